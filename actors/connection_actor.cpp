@@ -1,0 +1,244 @@
+#include "actors/connection_actor.hpp"
+
+#include <chrono>
+
+#include "actors/messages.hpp"
+#include "core/access.hpp"
+#include "core/log.hpp"
+
+namespace sb {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto request_timeout = 10s;
+
+struct connection_state {
+  connection_args args;
+  user_ref user;
+  caf::actor user_actor;
+  std::vector<std::pair<std::string, caf::actor>> channels;  // joined, in join order
+  std::vector<wire::channel_position> positions;             // for the greeting
+};
+
+using conn_actor = caf::stateful_actor<connection_state>;
+
+void reply_error(conn_actor* self, std::string_view code, std::string_view message,
+                 const std::string& id) {
+  self->state.args.out->send(wire::error(code, message, id));
+}
+
+void reply_failure(conn_actor* self, const caf::error& e, const std::string& id) {
+  if (auto code = error_code(e)) {
+    reply_error(self, code, code, id);
+    return;
+  }
+  log::warn("request_failed", {{"conn", self->state.args.id}, {"error", to_string(e)}});
+  reply_error(self, "internal_error", "the request failed, try again", id);
+}
+
+void fail_connect(conn_actor* self, uint16_t code, const char* reason, const caf::error& e) {
+  log::info("conn_refused", {{"conn", self->state.args.id},
+                             {"user", self->state.user.id},
+                             {"code", code},
+                             {"why", to_string(e)}});
+  self->state.args.out->close(code, reason);
+  self->quit();
+}
+
+void greet(conn_actor* self, const config& cfg) {
+  auto& st = self->state;
+  double heartbeat = std::chrono::duration<double>(cfg.limits.heartbeat_interval).count();
+  st.args.out->start(wire::connection_established(st.user, cfg.node_id, heartbeat, st.positions));
+  st.positions.clear();
+  log::info("conn_open", {{"conn", st.args.id},
+                          {"user", st.user.id},
+                          {"route", st.args.path},
+                          {"remote", st.args.remote}});
+}
+
+// Joins the route's channels one after the other; commands wait until done.
+void join_from(conn_actor* self, caf::actor hub, const config* cfg, std::size_t i) {
+  auto& st = self->state;
+  if (i == st.args.channels.size()) {
+    greet(self, *cfg);
+    return;
+  }
+  self->request(hub, request_timeout, join_atom::value, st.args.channels[i],
+                member{caf::actor{self}, st.args.out, st.user})
+      .await(
+          [=](joined& j) {
+            self->state.channels.emplace_back(j.position.channel, j.channel);
+            self->state.positions.push_back(std::move(j.position));
+            join_from(self, hub, cfg, i + 1);
+          },
+          [=](caf::error& e) { fail_connect(self, 4000, "internal error while joining", e); });
+}
+
+const caf::actor* find_channel(conn_actor* self, const std::string& name) {
+  for (auto& [n, a] : self->state.channels)
+    if (n == name) return &a;
+  return nullptr;
+}
+
+// The channel a frame acts on: its `channel`, or the route's only channel.
+const std::pair<std::string, caf::actor>* target(conn_actor* self, const wire::command& c) {
+  auto& chans = self->state.channels;
+  if (c.channel.empty()) {
+    if (chans.size() == 1) return &chans.front();
+    reply_error(self, "invalid_message", "channel is required on this route", c.id);
+    return nullptr;
+  }
+  for (auto& entry : chans)
+    if (entry.first == c.channel) return &entry;
+  reply_error(self, "forbidden", "not subscribed to " + c.channel, c.id);
+  return nullptr;
+}
+
+void publish(conn_actor* self, const config& cfg, wire::command& c) {
+  auto* ch = target(self, c);
+  if (!ch) return;
+  auto& st = self->state;
+  if (!may_publish(cfg, st.args.token, ch->first)) {
+    reply_error(self, "forbidden", "clients cannot publish to " + ch->first, c.id);
+    return;
+  }
+  auto limit = cfg.namespace_of(ch->first).max_message_length;
+  if (c.type == wire::command_type::message && c.content_length > limit) {
+    reply_error(self, "invalid_message",
+                "message is longer than " + std::to_string(limit) + " characters", c.id);
+    return;
+  }
+  c.body.user = st.user;
+  self->request(st.user_actor, request_timeout, publish_atom::value, ch->second, std::move(c.body))
+      .then(
+          [=, id = c.id](uint64_t event_id) {
+            if (!id.empty()) self->state.args.out->send(wire::ack(id, event_id));
+          },
+          [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
+}
+
+void subscribe(conn_actor* self, caf::actor hub, const config& cfg, const wire::command& c) {
+  auto& st = self->state;
+  if (!st.args.multiplex) {
+    reply_error(self, "forbidden", "this route does not take subscriptions", c.id);
+    return;
+  }
+  if (!may_subscribe(cfg, st.args.token, c.channel)) {
+    reply_error(self, "forbidden", "not allowed in " + c.channel, c.id);
+    return;
+  }
+  if (find_channel(self, c.channel)) {
+    reply_error(self, "invalid_message", "already subscribed to " + c.channel, c.id);
+    return;
+  }
+  self->request(hub, request_timeout, join_atom::value, c.channel,
+                member{caf::actor{self}, st.args.out, st.user})
+      .then(
+          [=, id = c.id](joined& j) {
+            self->state.channels.emplace_back(j.position.channel, j.channel);
+            self->state.args.out->send(wire::subscription(true, j.position, id));
+          },
+          [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
+}
+
+void unsubscribe(conn_actor* self, const wire::command& c) {
+  auto& chans = self->state.channels;
+  auto it = std::find_if(chans.begin(), chans.end(),
+                         [&](const auto& entry) { return entry.first == c.channel; });
+  if (!self->state.args.multiplex || it == chans.end()) {
+    reply_error(self, "not_found", "not subscribed to " + c.channel, c.id);
+    return;
+  }
+  auto channel = it->second;
+  chans.erase(it);
+  self->request(channel, request_timeout, leave_atom::value, caf::actor{self})
+      .then(
+          [=, id = c.id](const wire::channel_position& p) {
+            self->state.args.out->send(wire::subscription(false, p, id));
+          },
+          [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
+}
+
+void handle(conn_actor* self, caf::actor hub, const config& cfg, wire::command& c) {
+  using t = wire::command_type;
+  auto& out = self->state.args.out;
+  switch (c.type) {
+    case t::message:
+    case t::read:
+    case t::reaction:
+    case t::remove:
+      publish(self, cfg, c);
+      break;
+    case t::typing:
+      if (auto* ch = target(self, c)) {
+        self->send(ch->second, typing_atom::value, self->state.user, c.is_typing);
+        if (!c.id.empty()) out->send(wire::ack(c.id));
+      }
+      break;
+    case t::presence:
+      if (auto* ch = target(self, c)) {
+        self->request(ch->second, request_timeout, presence_atom::value)
+            .then(
+                [=, name = ch->first, id = c.id](std::vector<wire::presence_entry>& users) {
+                  self->state.args.out->send(wire::presence(name, users, id));
+                },
+                [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
+      }
+      break;
+    case t::ping:
+      out->send(wire::pong(c.timestamp_json, c.id));
+      break;
+    case t::subscribe:
+    case t::unsubscribe:
+      if (!c.notification_types.empty()) {
+        reply_error(self, "forbidden", "notification filters are not supported on this route", c.id);
+      } else if (c.type == t::subscribe) {
+        subscribe(self, hub, cfg, c);
+      } else {
+        unsubscribe(self, c);
+      }
+      break;
+  }
+}
+
+caf::behavior connection(conn_actor* self, caf::actor hub, const config* cfg,
+                         connection_args args) {
+  auto& st = self->state;
+  st.args = std::move(args);
+  const auto& tok = st.args.token;
+  st.user = user_ref{tok.user_id, tok.user_id_numeric, tok.name.empty() ? tok.user_id : tok.name,
+                     tok.role};
+  // Whatever ends this actor (shutdown, a crash) also ends its socket; a
+  // close already under way keeps its own code.
+  self->attach_functor([out = st.args.out] { out->close(1001, "server shutting down"); });
+  self->request(hub, request_timeout, connect_atom::value, st.user.id, caf::actor{self})
+      .await(
+          [=](const caf::actor& user_actor) {
+            self->state.user_actor = user_actor;
+            join_from(self, hub, cfg, 0);
+          },
+          [=](caf::error& e) {
+            if (e == make_error(sb_error::too_many_connections))
+              fail_connect(self, 4008, "too many connections", e);
+            else
+              fail_connect(self, 4000, "internal error while connecting", e);
+          });
+  return {
+      [=](wire::command& c) { handle(self, hub, *cfg, c); },
+      [=](closed_atom) {
+        log::info("conn_close", {{"conn", self->state.args.id}, {"user", self->state.user.id}});
+        self->quit();
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_connection(caf::actor_system& sys, caf::actor hub, const config& cfg,
+                            connection_args args) {
+  return sys.spawn(connection, std::move(hub), &cfg, std::move(args));
+}
+
+}  // namespace sb

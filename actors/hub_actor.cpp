@@ -1,0 +1,93 @@
+#include "actors/hub_actor.hpp"
+
+#include <unordered_map>
+
+#include "actors/channel_actor.hpp"
+#include "actors/messages.hpp"
+#include "actors/user_actor.hpp"
+#include "core/log.hpp"
+
+namespace sb {
+
+namespace {
+
+struct directory_entry {
+  caf::actor actor;
+  uint64_t forwarded = 0;  // requests sent to it; compared with its idle count
+};
+
+using directory = std::unordered_map<std::string, directory_entry>;
+
+struct hub_state {
+  directory channels;
+  directory users;
+};
+
+// Drops an idle child, unless a request forwarded to it is still in flight:
+// then the child is busy again and will report idle later if need be.
+void retire(caf::event_based_actor* self, directory& dir, const std::string& key,
+            uint64_t handled) {
+  auto it = dir.find(key);
+  auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+  if (it == dir.end() || it->second.actor != sender || it->second.forwarded != handled)
+    return;
+  dir.erase(it);
+  self->send(sender, idle_atom::value);
+}
+
+void forget(directory& dir, const caf::actor_addr& who) {
+  for (auto it = dir.begin(); it != dir.end(); ++it)
+    if (it->second.actor.address() == who) {
+      dir.erase(it);
+      return;
+    }
+}
+
+caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg) {
+  self->set_down_handler([=](caf::down_msg& dm) {
+    forget(self->state.channels, dm.source);
+    forget(self->state.users, dm.source);
+  });
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    for (auto* dir : {&self->state.channels, &self->state.users})
+      for (auto& [key, entry] : *dir) self->send_exit(entry.actor, msg.reason);
+    self->quit(msg.reason);
+  });
+  auto entry = [=](directory& dir, const std::string& key, auto spawn) -> directory_entry& {
+    auto& e = dir[key];
+    if (!e.actor) {
+      e.actor = spawn();
+      self->monitor(e.actor);
+    }
+    ++e.forwarded;
+    return e;
+  };
+  return {
+      [=](connect_atom, const std::string& user_id, const caf::actor& conn) {
+        auto& e = entry(self->state.users, user_id, [&] {
+          return spawn_user(self, caf::actor{self}, user_id, cfg->limits);
+        });
+        return self->delegate(e.actor, register_atom::value, conn);
+      },
+      [=](join_atom, const std::string& channel, const member& m) {
+        auto& e = entry(self->state.channels, channel, [&] {
+          return spawn_channel(self, caf::actor{self}, channel, cfg->namespace_of(channel));
+        });
+        return self->delegate(e.actor, join_atom::value, m);
+      },
+      [=](idle_atom, channel_atom, const std::string& name, uint64_t handled) {
+        retire(self, self->state.channels, name, handled);
+      },
+      [=](idle_atom, user_atom, const std::string& id, uint64_t handled) {
+        retire(self, self->state.users, id, handled);
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_hub(caf::actor_system& sys, const config& cfg) {
+  return sys.spawn(hub, &cfg);
+}
+
+}  // namespace sb

@@ -1,0 +1,83 @@
+// The protocol between Switchboard's actors, in one place.
+//
+//   session (net/) --command--> connection_actor
+//   connection_actor --connect--> hub --register--> user_actor    (limit: 4008)
+//   connection_actor --join-----> hub --join------> channel_actor (presence)
+//   connection_actor --publish--> user_actor (rate limit) --publish--> channel_actor
+//   connection_actor --typing/presence/leave----------------------> channel_actor
+//   channel_actor ==frames==> outbound queues of its members (no actor hop)
+//   user_actor / channel_actor --idle--> hub, which stops them once unused
+#pragma once
+
+#include <caf/all.hpp>
+
+#include "core/event.hpp"
+#include "net/outbound.hpp"
+#include "net/wire.hpp"
+
+namespace sb {
+
+// --- atoms (at most 10 characters) ---
+using connect_atom = caf::connect_atom;
+using join_atom = caf::join_atom;
+using leave_atom = caf::leave_atom;
+using register_atom = caf::atom_constant<caf::atom("register")>;
+using publish_atom = caf::publish_atom;
+using typing_atom = caf::atom_constant<caf::atom("typing")>;
+using presence_atom = caf::atom_constant<caf::atom("presence")>;
+using idle_atom = caf::atom_constant<caf::atom("idle")>;
+using channel_atom = caf::atom_constant<caf::atom("channel")>;
+using user_atom = caf::atom_constant<caf::atom("user")>;
+using closed_atom = caf::atom_constant<caf::atom("closed")>;
+
+// A connection as a channel sees it: where to put frames and whose it is.
+struct member {
+  caf::actor connection;
+  outbound_ptr out;
+  user_ref user;
+};
+
+// The answer to a join: the channel's handle and its position.
+struct joined {
+  caf::actor channel;
+  wire::channel_position position;
+};
+
+// Failures reported to a requester, mapped onto PROTOCOL error codes and
+// close codes by the connection actor.
+enum class sb_error : uint8_t {
+  none = 0,
+  too_many_connections,  // close 4008
+  rate_limited,
+  forbidden,
+  not_found,
+};
+
+inline caf::error make_error(sb_error x) {
+  return {static_cast<uint8_t>(x), caf::atom("sb")};
+}
+
+// The PROTOCOL error code of an sb_error, or nullptr for any other error.
+inline const char* error_code(const caf::error& e) {
+  if (e.category() != caf::atom("sb")) return nullptr;
+  switch (static_cast<sb_error>(e.code())) {
+    case sb_error::too_many_connections: return "too_many_connections";
+    case sb_error::rate_limited: return "rate_limited";
+    case sb_error::forbidden: return "forbidden";
+    case sb_error::not_found: return "not_found";
+    case sb_error::none: break;
+  }
+  return nullptr;
+}
+
+}  // namespace sb
+
+// These carry pointers to node-local objects (outbound queues, shared frames)
+// and are only ever sent between actors of one node.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::member)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::joined)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::draft)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::user_ref)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::wire::command)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::wire::channel_position)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<sb::wire::presence_entry>)

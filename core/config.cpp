@@ -1,0 +1,350 @@
+#include "core/config.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "core/channel_name.hpp"
+
+namespace sb {
+
+using json = nlohmann::json;
+
+namespace {
+
+std::map<std::string, namespace_config> default_namespaces() {
+  namespace_config members;
+  namespace_config read_only;
+  read_only.publish = false;
+  auto with = [&](access_rule rule, std::vector<std::string> roles = {}) {
+    auto ns = read_only;
+    ns.access = rule;
+    ns.roles = std::move(roles);
+    return ns;
+  };
+  return {
+      {"chat", members},
+      {"session", members},
+      {"user", with(access_rule::owner)},
+      {"role", with(access_rule::role)},
+      {"dashboard", with(access_rule::roles, {"admin", "mentor"})},
+      {"leaderboard", with(access_rule::authenticated)},
+  };
+}
+
+std::vector<route_config> default_routes() {
+  using k = route_kind;
+  return {
+      {"/ws/chat/{room}/", k::channels, {"chat:{room}"}, false},
+      {"/ws/sessions/{id}/", k::channels, {"session:{id}"}, false},
+      {"/ws/notifications/", k::channels, {"user:{user_id}"}, true},
+      {"/ws/updates/", k::channels, {"user:{user_id}", "role:{role}"}, false},
+      {"/ws/dashboard/", k::channels, {"dashboard"}, false},
+      {"/ws/leaderboard/", k::channels, {"leaderboard"}, false},
+      {"/ws/health/", k::health, {}, false},
+      {"/ws/", k::multiplex, {}, false},
+  };
+}
+
+// Reads one JSON object into a struct, remembering which keys it consumed so
+// that a misspelt key is an error instead of being silently ignored.
+class object_reader {
+ public:
+  object_reader(const json& j, std::string path) : j_(j), path_(std::move(path)) {
+    if (!j_.is_object()) fail(path_, "must be an object");
+  }
+
+  ~object_reader() noexcept(false) {
+    if (std::uncaught_exceptions() > 0) return;
+    for (auto it = j_.begin(); it != j_.end(); ++it)
+      if (!seen_.count(it.key())) fail(key_path(it.key()), "is not a known key");
+  }
+
+  const json* find(const std::string& key) {
+    seen_.insert(key);
+    auto it = j_.find(key);
+    return it == j_.end() ? nullptr : &*it;
+  }
+
+  std::string key_path(const std::string& key) const {
+    return path_.empty() ? key : path_ + "." + key;
+  }
+
+  void read(const std::string& key, std::string& out) {
+    if (auto v = find(key)) {
+      if (!v->is_string()) fail(key_path(key), "must be a string");
+      out = v->get<std::string>();
+    }
+  }
+
+  void read(const std::string& key, bool& out) {
+    if (auto v = find(key)) {
+      if (!v->is_boolean()) fail(key_path(key), "must be true or false");
+      out = v->get<bool>();
+    }
+  }
+
+  template <class Int>
+  void read_int(const std::string& key, Int& out, uint64_t min, uint64_t max) {
+    if (auto v = find(key)) {
+      if (!v->is_number_unsigned())
+        fail(key_path(key), "must be a whole number from " + std::to_string(min) +
+                                " to " + std::to_string(max));
+      auto n = v->get<uint64_t>();
+      if (n < min || n > max)
+        fail(key_path(key), "must be from " + std::to_string(min) + " to " +
+                                std::to_string(max) + ", not " + std::to_string(n));
+      out = static_cast<Int>(n);
+    }
+  }
+
+  void read_positive(const std::string& key, double& out) {
+    if (auto v = find(key)) {
+      if (!v->is_number() || !(v->get<double>() > 0) || !std::isfinite(v->get<double>()))
+        fail(key_path(key), "must be a number above 0");
+      out = v->get<double>();
+    }
+  }
+
+  // Durations are given in seconds (fractions allowed).
+  template <class Duration>
+  void read_seconds(const std::string& key, Duration& out) {
+    double s = 0;
+    if (find(key) == nullptr) return;
+    read_positive(key, s);
+    out = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
+    if (out.count() <= 0) fail(key_path(key), "is too short");
+  }
+
+  void read(const std::string& key, std::vector<std::string>& out) {
+    if (auto v = find(key)) {
+      if (!v->is_array()) fail(key_path(key), "must be a list of strings");
+      out.clear();
+      for (const auto& e : *v) {
+        if (!e.is_string()) fail(key_path(key), "must be a list of strings");
+        out.push_back(e.get<std::string>());
+      }
+    }
+  }
+
+  [[noreturn]] static void fail(const std::string& path, const std::string& what) {
+    throw config_error("config: " + path + " " + what);
+  }
+
+ private:
+  const json& j_;
+  std::string path_;
+  std::set<std::string> seen_;
+};
+
+access_rule parse_access(const std::string& path, const std::string& s) {
+  if (s == "members") return access_rule::members;
+  if (s == "owner") return access_rule::owner;
+  if (s == "role") return access_rule::role;
+  if (s == "roles") return access_rule::roles;
+  if (s == "authenticated") return access_rule::authenticated;
+  object_reader::fail(path, "must be one of members, owner, role, roles, authenticated (got '" + s + "')");
+}
+
+void read_namespace(const std::string& name, const json& j, namespace_config& ns) {
+  if (!valid_channel_name(name) || name.find(':') != std::string::npos)
+    object_reader::fail("namespaces." + name, "is not a valid namespace name");
+  object_reader r{j, "namespaces." + name};
+  std::string access;
+  r.read("access", access);
+  if (!access.empty()) ns.access = parse_access(r.key_path("access"), access);
+  r.read("roles", ns.roles);
+  bool publish_set = j.contains("publish");
+  r.read("publish", ns.publish);
+  if (!publish_set) ns.publish = ns.access == access_rule::members;
+  if (ns.publish && ns.access != access_rule::members)
+    object_reader::fail(r.key_path("publish"), "can be true only for namespaces with access 'members'");
+  if (ns.access == access_rule::roles && ns.roles.empty())
+    object_reader::fail(r.key_path("roles"), "must list at least one role for access 'roles'");
+  r.read("presence", ns.presence);
+  r.read_int("max_message_length", ns.max_message_length, 1, 1 << 20);
+  r.read_int("history_size", ns.history_size, 0, 100000000);
+  r.read_seconds("history_ttl", ns.history_ttl);
+}
+
+// Checks a route path: segments of literal text or `{name}`.
+void check_route_path(const std::string& where, const std::string& path) {
+  if (path.empty() || path[0] != '/') object_reader::fail(where, "must start with '/'");
+  std::size_t open = 0;
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '{') open = i;
+    if (path[i] == '}' && (open == 0 || i == open + 1))
+      object_reader::fail(where, "has an empty or unbalanced {parameter}");
+  }
+}
+
+route_config read_route(const json& j, std::size_t index) {
+  std::string where = "routes[" + std::to_string(index) + "]";
+  object_reader r{j, where};
+  route_config route;
+  r.read("path", route.path);
+  check_route_path(r.key_path("path"), route.path);
+  std::string kind = "channels";
+  r.read("kind", kind);
+  if (kind == "channels") route.kind = route_kind::channels;
+  else if (kind == "health") route.kind = route_kind::health;
+  else if (kind == "multiplex") route.kind = route_kind::multiplex;
+  else object_reader::fail(r.key_path("kind"), "must be channels, health or multiplex");
+  r.read("channels", route.channels);
+  r.read("notification_filter", route.notification_filter);
+  if (route.kind == route_kind::channels && route.channels.empty())
+    object_reader::fail(r.key_path("channels"), "must name at least one channel template");
+  return route;
+}
+
+void read_config(const json& root, config& cfg) {
+  object_reader top{root, ""};
+  if (auto node = top.find("node")) {
+    object_reader r{*node, "node"};
+    r.read("id", cfg.node_id);
+    r.read("data_dir", cfg.data_dir);
+    r.read_int("actor_threads", cfg.actor_threads, 1, 64);
+  }
+  if (auto http = top.find("http")) {
+    object_reader r{*http, "http"};
+    r.read("host", cfg.http.host);
+    r.read_int("port", cfg.http.port, 0, 65535);
+    r.read_int("threads", cfg.http.threads, 1, 64);
+    r.read("allowed_origins", cfg.http.allowed_origins);
+    r.read_int("max_frame_bytes", cfg.http.max_frame_bytes, 1024, 16 << 20);
+    r.read_seconds("handshake_timeout", cfg.http.handshake_timeout);
+  }
+  if (auto auth = top.find("auth")) {
+    object_reader r{*auth, "auth"};
+    r.read("jwt_secret", cfg.auth.jwt_secret);
+    r.read("api_keys", cfg.auth.api_keys);
+  }
+  if (auto limits = top.find("limits")) {
+    object_reader r{*limits, "limits"};
+    auto& l = cfg.limits;
+    r.read_seconds("heartbeat_interval", l.heartbeat_interval);
+    r.read_int("max_connections_per_user", l.max_connections_per_user, 1, 1000000);
+    r.read_positive("rate_limit", l.rate_limit_per_second);
+    r.read_positive("rate_limit_burst", l.rate_limit_burst);
+    r.read_int("outbound_max_frames", l.outbound_max_frames, 1, 1 << 24);
+    r.read_int("outbound_max_bytes", l.outbound_max_bytes, 1024, uint64_t{1} << 34);
+    uint64_t grace_ms = static_cast<uint64_t>(l.slow_consumer_grace.count());
+    r.read_int("slow_consumer_grace_ms", grace_ms, 0, 600000);
+    l.slow_consumer_grace = std::chrono::milliseconds(grace_ms);
+  }
+  if (auto log = top.find("log")) {
+    object_reader r{*log, "log"};
+    r.read("level", cfg.log.level);
+    r.read("format", cfg.log.format);
+  }
+  if (auto namespaces = top.find("namespaces")) {
+    if (!namespaces->is_object()) object_reader::fail("namespaces", "must be an object");
+    for (auto it = namespaces->begin(); it != namespaces->end(); ++it)
+      read_namespace(it.key(), it.value(), cfg.namespaces[it.key()]);
+  }
+  if (auto routes = top.find("routes")) {
+    if (!routes->is_array()) object_reader::fail("routes", "must be a list");
+    for (std::size_t i = 0; i < routes->size(); ++i) {
+      auto route = read_route((*routes)[i], i);
+      auto same = std::find_if(cfg.routes.begin(), cfg.routes.end(),
+                               [&](const route_config& r) { return r.path == route.path; });
+      if (same != cfg.routes.end()) *same = std::move(route);
+      else cfg.routes.push_back(std::move(route));
+    }
+  }
+}
+
+void validate(config& cfg) {
+  if (cfg.auth.jwt_secret.empty())
+    object_reader::fail("auth.jwt_secret", "is required (or set SWITCHBOARD_JWT_SECRET)");
+  if (cfg.log.level != "debug" && cfg.log.level != "info" && cfg.log.level != "warn" &&
+      cfg.log.level != "error")
+    object_reader::fail("log.level", "must be debug, info, warn or error");
+  if (cfg.log.format != "plain" && cfg.log.format != "json")
+    object_reader::fail("log.format", "must be plain or json");
+  if (cfg.limits.rate_limit_burst < 1)
+    object_reader::fail("limits.rate_limit_burst", "must be at least 1");
+  if (cfg.http.host.empty()) object_reader::fail("http.host", "must not be empty");
+  if (cfg.node_id.empty()) cfg.node_id = cfg.http.host + ":" + std::to_string(cfg.http.port);
+}
+
+// Sets `dotted.key=value` in the JSON tree; the value is JSON when it parses
+// as JSON, otherwise a plain string.
+void apply_override(json& root, const std::string& item) {
+  auto eq = item.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw config_error("config: override '" + item + "' must look like key.path=value");
+  std::string key = item.substr(0, eq);
+  std::string text = item.substr(eq + 1);
+  json value = json::parse(text, nullptr, false);
+  if (value.is_discarded()) value = text;
+  json* node = &root;
+  std::size_t start = 0;
+  while (true) {
+    auto dot = key.find('.', start);
+    std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (part.empty()) throw config_error("config: override key '" + key + "' has an empty part");
+    if (!node->is_object()) throw config_error("config: override key '" + key + "' goes through a non-object");
+    if (dot == std::string::npos) {
+      (*node)[part] = value;
+      return;
+    }
+    node = &(*node)[part];
+    if (node->is_null()) *node = json::object();
+    start = dot + 1;
+  }
+}
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    auto comma = s.find(',', start);
+    auto item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+const namespace_config& config::namespace_of(const std::string& channel) const {
+  static const namespace_config unconfigured = [] {
+    namespace_config ns;
+    ns.publish = false;
+    return ns;
+  }();
+  auto it = namespaces.find(std::string{channel_namespace(channel)});
+  return it == namespaces.end() ? unconfigured : it->second;
+}
+
+config load_config(const std::string& text, const std::vector<std::string>& overrides,
+                   const std::map<std::string, std::string>& env) {
+  json root = text.empty() ? json::object()
+                           : json::parse(text, nullptr, /*allow_exceptions=*/false,
+                                         /*ignore_comments=*/true);
+  if (root.is_discarded()) throw config_error("config: the file is not valid JSON");
+  if (!root.is_object()) throw config_error("config: the file must hold a JSON object");
+  if (auto it = env.find("SWITCHBOARD_JWT_SECRET"); it != env.end() && !it->second.empty())
+    root["auth"]["jwt_secret"] = it->second;
+  if (auto it = env.find("SWITCHBOARD_API_KEYS"); it != env.end() && !it->second.empty())
+    root["auth"]["api_keys"] = split_commas(it->second);
+  for (const auto& o : overrides) apply_override(root, o);
+
+  config cfg;
+  cfg.namespaces = default_namespaces();
+  cfg.routes = default_routes();
+  read_config(root, cfg);
+  validate(cfg);
+  return cfg;
+}
+
+config default_config() {
+  return load_config("", {"auth.jwt_secret=unused"}, {});
+}
+
+}  // namespace sb

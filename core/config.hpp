@@ -1,0 +1,104 @@
+// Node configuration: parsed and validated once at start-up into plain structs.
+// Everything after start-up reads these structs; nothing re-reads the file.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace sb {
+
+// Who may subscribe to the channels of a namespace (PROTOCOL section 2).
+enum class access_rule {
+  members,        // only channels named in the token's `channels` claim
+  owner,          // user:{id}: only that user
+  role,           // role:{r}: only users whose role is r
+  roles,          // users whose role is in namespace_config::roles
+  authenticated,  // any user with a valid token
+};
+
+struct namespace_config {
+  access_rule access = access_rule::members;
+  std::vector<std::string> roles;  // for access_rule::roles
+  bool publish = true;             // clients may publish (members namespaces only)
+  bool presence = true;
+  std::size_t max_message_length = 2000;  // Unicode characters
+  std::size_t history_size = 10000;
+  std::chrono::seconds history_ttl{7 * 24 * 3600};
+};
+
+enum class route_kind { channels, health, multiplex };
+
+// A WebSocket route: `path` may hold `{name}` segments; `channels` are
+// templates over those names plus `{user_id}` and `{role}`.
+struct route_config {
+  std::string path;
+  route_kind kind = route_kind::channels;
+  std::vector<std::string> channels;
+  bool notification_filter = false;  // accepts subscribe{notification_types}
+};
+
+struct http_config {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8000;
+  unsigned threads = 1;
+  std::vector<std::string> allowed_origins;
+  std::size_t max_frame_bytes = 64 * 1024;
+  std::chrono::milliseconds handshake_timeout{10000};
+};
+
+struct limits_config {
+  std::chrono::milliseconds heartbeat_interval{25000};
+  unsigned max_connections_per_user = 10;
+  double rate_limit_per_second = 10;
+  double rate_limit_burst = 20;
+  std::size_t outbound_max_frames = 4096;
+  std::size_t outbound_max_bytes = 4 * 1024 * 1024;
+  std::chrono::milliseconds slow_consumer_grace{5000};
+};
+
+struct auth_config {
+  std::string jwt_secret;
+  std::vector<std::string> api_keys;
+};
+
+struct log_config {
+  std::string level = "info";   // debug, info, warn, error
+  std::string format = "plain"; // plain or json
+};
+
+struct config {
+  std::string node_id;  // defaults to host:port
+  std::string data_dir = "./data";
+  unsigned actor_threads = 2;
+  http_config http;
+  limits_config limits;
+  auth_config auth;
+  log_config log;
+  std::map<std::string, namespace_config> namespaces;
+  std::vector<route_config> routes;
+
+  // The options of a channel's namespace; unconfigured namespaces get the
+  // members rule with publishing off.
+  const namespace_config& namespace_of(const std::string& channel) const;
+};
+
+// Parses `text` (JSON, comments allowed) over the built-in defaults, applies
+// `overrides` ("dotted.key=value"), then the environment, and validates.
+// Throws config_error naming the offending key.
+config load_config(const std::string& text,
+                   const std::vector<std::string>& overrides,
+                   const std::map<std::string, std::string>& env);
+
+// The configuration with no file at all (defaults plus overrides and env).
+config default_config();
+
+struct config_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace sb

@@ -1,0 +1,42 @@
+// The one thing actors know about a socket: a bounded, thread-safe queue of
+// ready-to-send frames. Actors push; the socket's strand drains the queue in
+// one gather write. Nothing here touches Beast.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace sb {
+
+// One server-to-client message, serialized once: the WebSocket frame header
+// followed by the JSON payload. Immutable and shared by every receiver.
+struct wire_frame {
+  std::string bytes;
+  uint8_t header_size = 0;
+
+  std::string_view payload() const {
+    return std::string_view{bytes}.substr(header_size);
+  }
+};
+using frame_ptr = std::shared_ptr<const wire_frame>;
+
+class outbound {
+ public:
+  virtual ~outbound() = default;
+
+  // Writes `greeting` and then everything queued so far. Nothing is written
+  // before: a connection's first frame must be connection_established even
+  // when its channels already have events for it.
+  virtual void start(frame_ptr greeting) = 0;
+
+  // Queues a frame; never blocks. A queue over its bounds closes the
+  // connection with 4009 and drops the frame.
+  virtual void send(frame_ptr frame) = 0;
+
+  // Sends a close frame after what is queued, then closes the socket.
+  virtual void close(uint16_t code, std::string reason) = 0;
+};
+using outbound_ptr = std::shared_ptr<outbound>;
+
+}  // namespace sb

@@ -1,0 +1,715 @@
+// All of Switchboard's Boost.Beast code lives in this one translation unit:
+// instantiating Beast's async operations is what makes a build slow, so no
+// other file includes Beast.
+#include "net/server.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/access.hpp"
+#include "core/channel_name.hpp"
+#include "core/log.hpp"
+#include "core/time.hpp"
+#include "net/jwt.hpp"
+#include "net/router.hpp"
+#include "net/wire.hpp"
+#include "net/ws_codec.hpp"
+
+namespace sb {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+namespace {
+
+constexpr std::size_t max_header_bytes = 16 * 1024;
+constexpr std::size_t max_body_bytes = 1024 * 1024;
+constexpr std::size_t read_chunk = 64 * 1024;
+
+std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
+
+// Anything the server must be able to close at shutdown.
+class closable {
+ public:
+  virtual ~closable() = default;
+  virtual void shutdown() = 0;
+};
+
+}  // namespace
+
+// State shared by the listener and every session.
+struct server::impl {
+  impl(const config& c, actor_node& n)
+      : cfg(c), node(n), ioc(static_cast<int>(c.http.threads)),
+        acceptor(asio::make_strand(ioc)), signals(ioc, SIGINT, SIGTERM),
+        started(std::chrono::steady_clock::now()) {}
+
+  const config& cfg;
+  actor_node& node;
+  asio::io_context ioc;
+  tcp::acceptor acceptor;
+  asio::signal_set signals;
+  std::chrono::steady_clock::time_point started;
+  std::atomic<uint64_t> next_id{1};
+  std::atomic<bool> stopping{false};
+
+  std::mutex sessions_mu;
+  std::unordered_map<uint64_t, std::weak_ptr<closable>> sessions;
+
+  void add(uint64_t id, std::weak_ptr<closable> s) {
+    std::lock_guard lk(sessions_mu);
+    sessions.emplace(id, std::move(s));
+  }
+  void remove(uint64_t id) {
+    std::lock_guard lk(sessions_mu);
+    sessions.erase(id);
+  }
+
+  void accept();
+  void stop();
+};
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// WebSocket session: our own framing over the raw socket, so that a batch of
+// queued frames leaves in one gather write.
+class ws_session final : public outbound,
+                         public closable,
+                         public std::enable_shared_from_this<ws_session> {
+ public:
+  ws_session(server::impl& srv, uint64_t id, tcp::socket socket, std::string remote)
+      : srv_(srv), id_(id), socket_(std::move(socket)), remote_(std::move(remote)),
+        heartbeat_(socket_.get_executor()), close_timer_(socket_.get_executor()),
+        reader_(srv.cfg.http.max_frame_bytes) {}
+
+  ~ws_session() override { srv_.remove(id_); }
+
+  // Runs on the strand right after the 101 response went out.
+  void begin(const route_match& route, const request_target& target, std::string bearer,
+             std::string_view leftover) {
+    srv_.add(id_, weak_from_this());
+    error_code ec;
+    socket_.non_blocking(true, ec);
+    if (!leftover.empty()) reader_.feed(leftover.data(), leftover.size());
+    path_ = target.path;
+    if (route.route->kind == route_kind::health) {
+      health_ = true;
+      start(wire::heartbeat(now_ms(), "ok"));
+    } else {
+      authenticate(route, target, std::move(bearer));
+    }
+    arm_heartbeat();
+    process_input();
+  }
+
+  // --- outbound (any thread) ---
+  void start(frame_ptr greeting) override {
+    std::unique_lock lk(mu_);
+    if (closing_) return;
+    queued_bytes_ += greeting->bytes.size();
+    queue_.insert(queue_.begin(), std::move(greeting));
+    started_ = true;
+    kick_writer(lk);
+  }
+
+  void send(frame_ptr frame) override {
+    std::unique_lock lk(mu_);
+    if (closing_) return;
+    auto& limits = srv_.cfg.limits;
+    if (queue_.size() >= limits.outbound_max_frames ||
+        queued_bytes_ + frame->bytes.size() > limits.outbound_max_bytes) {
+      lk.unlock();
+      log::warn("slow_consumer", {{"conn", id_}, {"user", user_}, {"queued_frames", queue_.size()}});
+      close(4009, "slow consumer");
+      return;
+    }
+    queued_bytes_ += frame->bytes.size();
+    queue_.push_back(std::move(frame));
+    kick_writer(lk);
+  }
+
+  void close(uint16_t code, std::string reason) override {
+    std::unique_lock lk(mu_);
+    if (closing_) return;
+    closing_ = true;
+    // A client that is not reading would only delay its close frame further.
+    if (code == 4009) {
+      queue_.clear();
+      queued_bytes_ = 0;
+    }
+    auto f = std::make_shared<wire_frame>();
+    f->bytes = ws::encode_close(code, reason);
+    close_frame_ = f.get();
+    queue_.push_back(std::move(f));
+    started_ = true;
+    close_code_ = code;
+    kick_writer(lk);
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->arm_close_timer(); });
+  }
+
+  // --- closable ---
+  void shutdown() override { close(ws::close_going_away, "server shutting down"); }
+
+ private:
+  void authenticate(const route_match& route, const request_target& target, std::string bearer) {
+    auto token = target.query.count("token") ? target.query.at("token") : std::move(bearer);
+    auto verdict = jwt::verify(token, srv_.cfg.auth.jwt_secret,
+                               std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+    if (!verdict.ok()) {
+      auto code = static_cast<uint16_t>(std::get<jwt::refusal>(verdict.result));
+      log::info("auth_refused", {{"conn", id_}, {"route", path_}, {"remote", remote_},
+                                 {"code", code}, {"why", verdict.reason}});
+      close(code, verdict.reason);
+      return;
+    }
+    auto& c = std::get<claims>(verdict.result);
+    user_ = c.user_id;
+    auto channels = route_channels(route, c);
+    if (!channels) {
+      close(4004, "invalid channel name");
+      return;
+    }
+    for (const auto& ch : *channels) {
+      if (!may_subscribe(srv_.cfg, c, ch)) {
+        log::info("access_refused", {{"conn", id_}, {"user", user_}, {"channel", ch}});
+        close(4004, "not allowed in " + ch);
+        return;
+      }
+    }
+    connection_args args;
+    args.id = id_;
+    args.token = std::move(c);
+    args.channels = std::move(*channels);
+    args.multiplex = route.route->kind == route_kind::multiplex;
+    args.notification_filter = route.route->notification_filter;
+    args.remote = remote_;
+    args.path = path_;
+    args.out = shared_from_this();
+    link_ = srv_.node.open(std::move(args));
+  }
+
+  // Called with mu_ held; starts a write on the strand unless one is running.
+  void kick_writer(std::unique_lock<std::mutex>& lk) {
+    if (!started_ || writing_ || queue_.empty()) return;
+    writing_ = true;
+    lk.unlock();
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_batch(); });
+  }
+
+  void write_batch() {
+    {
+      std::lock_guard lk(mu_);
+      if (queue_.empty() || dead_) {
+        writing_ = false;
+        return;
+      }
+      inflight_.swap(queue_);
+      queued_bytes_ = 0;
+    }
+    buffers_.clear();
+    for (const auto& f : inflight_) {
+      buffers_.emplace_back(f->bytes.data(), f->bytes.size());
+      if (f.get() == close_frame_) close_in_batch_ = true;
+    }
+    asio::async_write(socket_, buffers_,
+                      [self = shared_from_this()](error_code ec, std::size_t) {
+                        self->on_written(ec);
+                      });
+  }
+
+  void on_written(error_code ec) {
+    inflight_.clear();
+    buffers_.clear();
+    if (inflight_.capacity() > 1024) {
+      inflight_.shrink_to_fit();
+      buffers_.shrink_to_fit();
+    }
+    if (ec) {
+      teardown("write failed: " + ec.message());
+      return;
+    }
+    if (close_in_batch_) {
+      // Our close frame is out: wait for the client's close or EOF, unless
+      // its close already came or its input is beyond use.
+      if (input_done_) {
+        teardown("closed");
+        return;
+      }
+      error_code ignored;
+      socket_.shutdown(tcp::socket::shutdown_send, ignored);
+      std::lock_guard lk(mu_);
+      writing_ = false;
+      return;
+    }
+    write_batch();
+  }
+
+  // --- reading: wait for readability, then read what is there into a
+  // per-thread buffer, so an idle connection holds no read buffer.
+  void wait_readable() {
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
+      if (ec) {
+        self->teardown("read failed: " + ec.message());
+        return;
+      }
+      self->read_available();
+    });
+  }
+
+  void read_available() {
+    static thread_local std::vector<char> chunk(read_chunk);
+    error_code ec;
+    std::size_t n = socket_.read_some(asio::buffer(chunk), ec);
+    if (ec == asio::error::would_block) {
+      wait_readable();
+      return;
+    }
+    if (ec) {
+      teardown(ec == asio::error::eof ? "peer closed" : "read failed: " + ec.message());
+      return;
+    }
+    reader_.feed(chunk.data(), n);
+    process_input();
+  }
+
+  void process_input() {
+    while (!dead_ && !input_done_) {
+      auto r = reader_.next();
+      if (r == ws::frame_reader::result::none) break;
+      if (r == ws::frame_reader::result::error) {
+        log::info("protocol_error", {{"conn", id_}, {"user", user_},
+                                     {"code", reader_.error_code()},
+                                     {"why", reader_.error_reason()}});
+        input_done_ = true;
+        close(reader_.error_code(), reader_.error_reason());
+        break;
+      }
+      alive_ = true;
+      on_message(reader_.op(), reader_.payload());
+    }
+    if (!dead_ && !input_done_) wait_readable();
+  }
+
+  void on_message(ws::opcode op, const std::string& payload) {
+    switch (op) {
+      case ws::opcode::text:
+        on_text(payload);
+        break;
+      case ws::opcode::binary:
+        send(wire::error("invalid_message", "binary frames are not accepted", {}));
+        break;
+      case ws::opcode::ping:
+        send(control_frame(ws::opcode::pong, payload));
+        break;
+      case ws::opcode::pong:
+      case ws::opcode::continuation:
+        break;
+      case ws::opcode::close:
+        on_peer_close(payload);
+        break;
+    }
+  }
+
+  void on_text(const std::string& payload) {
+    auto parsed = wire::parse_command(payload);
+    if (auto* r = std::get_if<wire::refusal>(&parsed)) {
+      send(wire::error(r->code, r->message, r->id));
+      return;
+    }
+    auto& c = std::get<wire::command>(parsed);
+    if (c.type == wire::command_type::ping) {
+      send(wire::pong(c.timestamp_json, c.id));
+    } else if (health_) {
+      send(wire::error("invalid_message", "only ping is accepted on the health route", c.id));
+    } else if (link_) {
+      link_->command(std::move(c));
+    }
+  }
+
+  void on_peer_close(const std::string& payload) {
+    input_done_ = true;
+    bool we_closed;
+    {
+      std::lock_guard lk(mu_);
+      we_closed = closing_;
+    }
+    if (we_closed) {
+      teardown("close handshake done");
+      return;
+    }
+    uint16_t code = ws::close_normal;
+    if (payload.size() >= 2)
+      code = static_cast<uint16_t>((static_cast<unsigned char>(payload[0]) << 8) |
+                                   static_cast<unsigned char>(payload[1]));
+    close(code, "");
+  }
+
+  static frame_ptr control_frame(ws::opcode op, std::string_view payload) {
+    auto f = std::make_shared<wire_frame>();
+    f->bytes = ws::encode_frame(op, payload);
+    return f;
+  }
+
+  // Health routes get a heartbeat frame; others a ping, and are closed when
+  // nothing (not even a pong) came back since the previous one.
+  void arm_heartbeat() {
+    heartbeat_.expires_after(srv_.cfg.limits.heartbeat_interval);
+    heartbeat_.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec || self->dead_) return;
+      self->on_heartbeat();
+    });
+  }
+
+  void on_heartbeat() {
+    if (health_) {
+      send(wire::heartbeat(now_ms(), "ok"));
+    } else {
+      if (!alive_) {
+        log::info("heartbeat_timeout", {{"conn", id_}, {"user", user_}});
+        teardown("no pong within the heartbeat interval");
+        return;
+      }
+      alive_ = false;
+      static const frame_ptr ping = control_frame(ws::opcode::ping, {});
+      send(ping);
+    }
+    arm_heartbeat();
+  }
+
+  void arm_close_timer() {
+    heartbeat_.cancel();
+    close_timer_.expires_after(srv_.cfg.limits.slow_consumer_grace);
+    close_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (!ec) self->teardown("close handshake timed out");
+    });
+  }
+
+  // Ends the session on the strand; safe to call more than once.
+  void teardown(const std::string& why) {
+    if (dead_) return;
+    dead_ = true;
+    {
+      std::lock_guard lk(mu_);
+      closing_ = true;
+      queue_.clear();
+      queued_bytes_ = 0;
+    }
+    heartbeat_.cancel();
+    close_timer_.cancel();
+    error_code ignored;
+    socket_.close(ignored);
+    log::debug("socket_closed", {{"conn", id_}, {"user", user_}, {"why", why}});
+    if (link_) link_->closed();
+    link_.reset();
+  }
+
+  server::impl& srv_;
+  uint64_t id_;
+  tcp::socket socket_;
+  std::string remote_;
+  std::string path_;
+  std::string user_;
+  asio::steady_timer heartbeat_;
+  asio::steady_timer close_timer_;
+  ws::frame_reader reader_;
+  std::unique_ptr<connection_link> link_;
+  bool health_ = false;
+  bool alive_ = true;
+  bool dead_ = false;         // strand only
+  bool input_done_ = false;  // strand only: the peer's close came, or a protocol error
+  bool close_in_batch_ = false;
+  std::vector<frame_ptr> inflight_;           // strand only
+  std::vector<asio::const_buffer> buffers_;   // strand only
+
+  std::mutex mu_;  // guards the fields below; never held across I/O
+  std::vector<frame_ptr> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool started_ = false;
+  bool writing_ = false;
+  bool closing_ = false;
+  uint16_t close_code_ = 0;
+  const wire_frame* close_frame_ = nullptr;
+};
+
+// ---------------------------------------------------------------------------
+// HTTP session: reads requests, answers the plain HTTP routes, and upgrades
+// WebSocket requests on the configured routes.
+class http_session final : public closable, public std::enable_shared_from_this<http_session> {
+ public:
+  http_session(server::impl& srv, tcp::socket socket)
+      : srv_(srv), id_(srv.next_id++), stream_(std::move(socket)) {
+    error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+
+  ~http_session() override {
+    if (!handed_over_) srv_.remove(id_);
+  }
+
+  void run() {
+    srv_.add(id_, weak_from_this());
+    read_request();
+  }
+
+  void shutdown() override {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      error_code ignored;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      self->stream_.close();
+    });
+  }
+
+ private:
+  void read_request() {
+    parser_.emplace();
+    parser_->header_limit(max_header_bytes);
+    parser_->body_limit(max_body_bytes);
+    stream_.expires_after(srv_.cfg.http.handshake_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](error_code ec, std::size_t) {
+                       self->on_request(ec);
+                     });
+  }
+
+  void on_request(error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::error::eof) {
+      stream_.close();
+      return;
+    }
+    if (ec) {
+      log::info("bad_http_request", {{"remote", remote_}, {"why", ec.message()}});
+      auto status = ec == http::error::header_limit ? http::status::request_header_fields_too_large
+                                                    : http::status::bad_request;
+      respond(error_response(status, "bad_request", "malformed HTTP request: " + ec.message(), 10),
+              false);
+      return;
+    }
+    auto req = parser_->release();
+    auto target = parse_target(sv(req.target()));
+    if (!target) {
+      respond(error_response(http::status::bad_request, "bad_request", "malformed request target",
+                             req.version()),
+              false);
+      return;
+    }
+    if (beast::websocket::is_upgrade(req)) {
+      upgrade(req, *target);
+      return;
+    }
+    respond(route_http(req, *target), req.keep_alive());
+  }
+
+  http::response<http::string_body> route_http(const http::request<http::string_body>& req,
+                                               const request_target& target) {
+    if (target.path == "/health" && req.method() == http::verb::get) {
+      nlohmann::json body = {
+          {"status", srv_.stopping ? "stopping" : "ok"},
+          {"node", srv_.cfg.node_id},
+          {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::steady_clock::now() - srv_.started)
+                           .count()},
+          {"cluster", {{"members", {{{"node", srv_.cfg.node_id}, {"state", "up"}}}}}}};
+      return json_response(http::status::ok, body.dump(), req.version());
+    }
+    if (match_route(srv_.cfg.routes, target.path)) {
+      auto res = error_response(http::status::upgrade_required, "upgrade_required",
+                                "this path takes WebSocket connections", req.version());
+      res.set(http::field::upgrade, "websocket");
+      return res;
+    }
+    return error_response(http::status::not_found, "not_found", "no such path", req.version());
+  }
+
+  static http::response<http::string_body> json_response(http::status status, std::string body,
+                                                         unsigned version) {
+    http::response<http::string_body> res{status, version};
+    res.set(http::field::server, "switchboard");
+    res.set(http::field::content_type, "application/json");
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+  }
+
+  static http::response<http::string_body> error_response(http::status status,
+                                                          std::string_view code,
+                                                          std::string_view message,
+                                                          unsigned version) {
+    nlohmann::json body = {{"error", code}, {"message", message}};
+    return json_response(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                         version);
+  }
+
+  void respond(http::response<http::string_body> res, bool keep_alive) {
+    res.keep_alive(keep_alive && !srv_.stopping);
+    auto sp = std::make_shared<http::response<http::string_body>>(std::move(res));
+    http::async_write(stream_, *sp, [self = shared_from_this(), sp](error_code ec, std::size_t) {
+      if (ec || !sp->keep_alive()) {
+        error_code ignored;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        self->stream_.close();
+        return;
+      }
+      self->read_request();
+    });
+  }
+
+  void refuse(http::status status, std::string_view code, std::string_view message,
+              const http::request<http::string_body>& req) {
+    log::info("handshake_refused", {{"remote", remote_}, {"path", sv(req.target())},
+                                    {"status", static_cast<unsigned>(status)}, {"why", message}});
+    respond(error_response(status, code, message, req.version()), false);
+  }
+
+  void upgrade(const http::request<http::string_body>& req, const request_target& target) {
+    auto route = match_route(srv_.cfg.routes, target.path);
+    if (!route) return refuse(http::status::not_found, "not_found", "no such route", req);
+    for (const auto& [name, value] : route->params)
+      if (!valid_channel_name(name + ":" + value))
+        return refuse(http::status::not_found, "not_found", "invalid channel in path", req);
+    if (req.method() != http::verb::get)
+      return refuse(http::status::bad_request, "bad_request", "WebSocket upgrades use GET", req);
+    auto origin = req.find(http::field::origin);
+    auto& allowed = srv_.cfg.http.allowed_origins;
+    if (origin != req.end() &&
+        std::find(allowed.begin(), allowed.end(), sv(origin->value())) == allowed.end())
+      return refuse(http::status::forbidden, "forbidden", "origin not allowed", req);
+    if (req[http::field::sec_websocket_version] != "13") {
+      http::response<http::string_body> res = error_response(
+          http::status::upgrade_required, "bad_request", "Sec-WebSocket-Version must be 13",
+          req.version());
+      res.set(http::field::sec_websocket_version, "13");
+      return respond(std::move(res), false);
+    }
+    auto key = sv(req[http::field::sec_websocket_key]);
+    if (key.size() != 24)
+      return refuse(http::status::bad_request, "bad_request", "bad Sec-WebSocket-Key", req);
+    if (srv_.stopping)
+      return refuse(http::status::service_unavailable, "unavailable", "node shutting down", req);
+
+    std::string bearer;
+    auto auth = sv(req[http::field::authorization]);
+    if (auth.size() > 7 && beast::iequals(beast::string_view(auth.data(), 7), "Bearer "))
+      bearer = std::string{auth.substr(7)};
+
+    auto res = std::make_shared<http::response<http::empty_body>>(http::status::switching_protocols,
+                                                                  req.version());
+    res->set(http::field::upgrade, "websocket");
+    res->set(http::field::connection, "Upgrade");
+    res->set(http::field::sec_websocket_accept, ws::accept_key(key));
+    res->set(http::field::server, "switchboard");
+    stream_.expires_never();
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res, route = *route, target,
+                       bearer = std::move(bearer)](error_code ec, std::size_t) mutable {
+                        if (ec) {
+                          self->stream_.close();
+                          return;
+                        }
+                        self->hand_over(route, target, std::move(bearer));
+                      });
+  }
+
+  void hand_over(const route_match& route, const request_target& target, std::string bearer) {
+    auto data = buffer_.data();
+    std::string leftover{static_cast<const char*>(data.data()), data.size()};
+    auto ws = std::make_shared<ws_session>(srv_, id_, stream_.release_socket(), remote_);
+    handed_over_ = true;
+    ws->begin(route, target, std::move(bearer), leftover);
+  }
+
+  server::impl& srv_;
+  uint64_t id_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::string remote_;
+  bool handed_over_ = false;
+};
+
+}  // namespace
+
+void server::impl::accept() {
+  acceptor.async_accept(asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+    if (!ec) {
+      socket.set_option(tcp::no_delay(true), ec);
+      std::make_shared<http_session>(*this, std::move(socket))->run();
+    } else {
+      log::warn("accept_failed", {{"why", ec.message()}});
+    }
+    accept();
+  });
+}
+
+void server::impl::stop() {
+  stopping = true;
+  asio::post(acceptor.get_executor(), [this] {
+    error_code ignored;
+    acceptor.close(ignored);
+  });
+  std::vector<std::shared_ptr<closable>> live;
+  {
+    std::lock_guard lk(sessions_mu);
+    for (auto& [id, weak] : sessions)
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+  }
+  log::info("shutdown", {{"open_sessions", live.size()}});
+  for (auto& s : live) s->shutdown();
+}
+
+server::server(const config& cfg, actor_node& node)
+    : impl_(std::make_unique<impl>(cfg, node)) {}
+
+server::~server() = default;
+
+uint16_t server::listen() {
+  error_code ec;
+  auto address = asio::ip::make_address(impl_->cfg.http.host, ec);
+  if (ec) throw std::runtime_error("http.host '" + impl_->cfg.http.host + "' is not an IP address");
+  tcp::endpoint ep{address, impl_->cfg.http.port};
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    throw std::runtime_error("cannot listen on " + impl_->cfg.http.host + ":" +
+                             std::to_string(impl_->cfg.http.port) + ": " + ec.message());
+  return a.local_endpoint().port();
+}
+
+void server::run() {
+  impl_->signals.async_wait([this](error_code ec, int signo) {
+    if (ec) return;
+    log::info("signal", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    impl_->stop();
+  });
+  impl_->accept();
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < impl_->cfg.http.threads; ++i)
+    threads.emplace_back([this] { impl_->ioc.run(); });
+  impl_->ioc.run();
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace sb

@@ -1,0 +1,832 @@
+#!/usr/bin/python3
+"""Shared harness for the Switchboard integration tests.
+
+Starts the real server binary on loopback, mints HS256 JWTs independently of
+the server, and wraps WebSocket connections (the `websockets` 10.x asyncio
+client, plus a raw-socket client for wire-level tests).
+
+Run a test file as
+
+    /usr/bin/python3 tests/integration/test_x.py [/path/to/switchboard] [unittest args]
+
+The binary comes from argv[1] (if it looks like a path), else the environment
+variable SWITCHBOARD_BIN, else /work/main/build/switchboard.
+"""
+
+import asyncio
+import atexit
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+
+import websockets
+import websockets.exceptions
+
+DEFAULT_BIN = "/work/main/build/switchboard"
+SECRET = "integration-test-secret-0123456789"
+API_KEY = "integration-test-api-key"
+NODE_ID = "itest-node-1"
+ALLOWED_ORIGIN = "http://ok.example"
+HOST = "127.0.0.1"
+
+TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+LISTEN_RE = re.compile(r"listening.*port=(\d+)")
+LISTEN_RE_ALT = re.compile(r"port=(\d+).*listening")
+
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+
+
+def binary_path():
+    return os.environ.get("SWITCHBOARD_BIN") or DEFAULT_BIN
+
+
+# --------------------------------------------------------------------------
+# Unique names
+# --------------------------------------------------------------------------
+
+_counter = itertools.count(1)
+_run_tag = uuid.uuid4().hex[:6]
+
+
+def unique_room(prefix="room"):
+    """A room name unique to this process (valid channel characters only)."""
+    return f"{prefix}-{_run_tag}-{next(_counter)}"
+
+
+def unique_uid():
+    """A fresh numeric user id, so per-user limits never leak between tests."""
+    return 100000 + (os.getpid() % 1000) * 1000 + next(_counter)
+
+
+def unique_suid(prefix="u"):
+    """A fresh string user id."""
+    return f"{prefix}-{_run_tag}-{next(_counter)}"
+
+
+# --------------------------------------------------------------------------
+# JWT minting (HS256, base64url without padding)
+# --------------------------------------------------------------------------
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def mint(claims: dict, secret: str = SECRET, header: dict = None) -> str:
+    """Signs `claims` exactly as given (no defaults added)."""
+    if header is None:
+        header = {"alg": "HS256", "typ": "JWT"}
+    h = b64url(json.dumps(header, separators=(",", ":")).encode())
+    p = b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signing_input = f"{h}.{p}".encode("ascii")
+    sig = hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()
+    return f"{h}.{p}.{b64url(sig)}"
+
+
+_OMIT = object()
+
+
+def token(user_id=_OMIT, *, name=None, role=None, channels=None, ttl=3600,
+          secret=SECRET, token_type=_OMIT, sub=_OMIT, exp=_OMIT, **extra):
+    """A valid access token for `user_id` unless told otherwise.
+
+    ttl: seconds until exp (negative -> expired). exp=None omits exp.
+    """
+    now = int(time.time())
+    claims = {}
+    if user_id is not _OMIT:
+        claims["user_id"] = user_id
+    if sub is not _OMIT:
+        claims["sub"] = sub
+    if exp is _OMIT:
+        claims["exp"] = now + ttl
+    elif exp is not None:
+        claims["exp"] = exp
+    claims["iat"] = now
+    if token_type is _OMIT:
+        claims["token_type"] = "access"
+    elif token_type is not None:
+        claims["token_type"] = token_type
+    if name is not None:
+        claims["name"] = name
+    if role is not None:
+        claims["role"] = role
+    if channels is not None:
+        claims["channels"] = list(channels)
+    claims.update(extra)
+    return mint(claims, secret=secret)
+
+
+# --------------------------------------------------------------------------
+# Server process
+# --------------------------------------------------------------------------
+
+_live_servers = []
+
+
+def _kill_leftovers():
+    for s in list(_live_servers):
+        try:
+            s.kill()
+        except Exception:
+            pass
+
+
+atexit.register(_kill_leftovers)
+
+
+def base_config():
+    return {
+        "node": {"id": NODE_ID, "actor_threads": 2},
+        "http": {"host": HOST, "port": 0, "threads": 2},
+        "auth": {"jwt_secret": SECRET, "api_keys": [API_KEY]},
+        "log": {"level": "info", "format": "plain"},
+    }
+
+
+def clean_env(extra=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    if extra:
+        env.update(extra)
+    return env
+
+
+class ServerError(AssertionError):
+    pass
+
+
+class Server:
+    """One switchboard process with its own temp dir, config file and log."""
+
+    def __init__(self, overrides=(), config=None, env=None, name="server",
+                 config_text=None, add_port_override=True):
+        self.name = name
+        self.tmp = tempfile.mkdtemp(prefix=f"sb-itest-{name}-")
+        self.data_dir = os.path.join(self.tmp, "data")
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.config_path = os.path.join(self.tmp, "config.json")
+        if config_text is None:
+            cfg = base_config() if config is None else config
+            config_text = "// written by the integration harness\n" + json.dumps(cfg, indent=2)
+        with open(self.config_path, "w") as f:
+            f.write(config_text)
+        self.log_path = os.path.join(self.tmp, "server.log")
+        self.args = [binary_path(), "--config", self.config_path]
+        if add_port_override:
+            self.args += ["--http.port=0", f"--node.data_dir={self.data_dir}"]
+        self.args += list(overrides)
+        self.env = clean_env(env)
+        self.proc = None
+        self.port = None
+        self._log_file = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self, timeout=START_TIMEOUT):
+        if not os.path.exists(self.args[0]):
+            raise ServerError(f"server binary not found: {self.args[0]}")
+        self._log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
+                                     stdout=self._log_file, stderr=subprocess.STDOUT,
+                                     env=self.env, cwd=self.tmp)
+        _live_servers.append(self)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log()
+            m = LISTEN_RE.search(text) or LISTEN_RE_ALT.search(text)
+            if m:
+                self.port = int(m.group(1))
+                return self
+            rc = self.proc.poll()
+            if rc is not None:
+                _live_servers.remove(self)
+                raise ServerError(
+                    f"server {self.name} exited with {rc} before listening\n"
+                    f"command: {' '.join(self.args)}\n--- server output ---\n{self.log()}")
+            time.sleep(0.02)
+        self.kill()
+        raise ServerError(f"server {self.name} did not log 'listening ... port=N' within "
+                          f"{timeout}s\n--- server output ---\n{self.log()}")
+
+    def run_to_exit(self, timeout=10):
+        """Runs the binary expecting it to exit by itself (bad config)."""
+        self._log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
+                                     stdout=self._log_file, stderr=subprocess.STDOUT,
+                                     env=self.env, cwd=self.tmp)
+        _live_servers.append(self)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+        _live_servers.remove(self)
+        self._log_file.close()
+        return rc
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM, wait; returns the exit code (None if it had to be killed)."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return None
+        if self in _live_servers:
+            _live_servers.remove(self)
+        if self._log_file:
+            self._log_file.close()
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        if self in _live_servers:
+            _live_servers.remove(self)
+        if self._log_file and not self._log_file.closed:
+            self._log_file.close()
+
+    def cleanup(self):
+        self.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- info --------------------------------------------------------------
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines=80):
+        text = self.log().splitlines()
+        return "\n".join(text[-lines:])
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def url(self, path, query=None):
+        u = f"ws://{HOST}:{self.port}{path}"
+        if query:
+            u += "?" + query
+        return u
+
+
+# --------------------------------------------------------------------------
+# WebSocket client wrapper (websockets asyncio API)
+# --------------------------------------------------------------------------
+
+def _matches(frame, type_, pred, channel):
+    if type_ is not None:
+        types = (type_,) if isinstance(type_, str) else tuple(type_)
+        if frame.get("type") not in types:
+            return False
+    if channel is not None and frame.get("channel") != channel:
+        return False
+    if pred is not None and not pred(frame):
+        return False
+    return True
+
+
+class Closed(Exception):
+    def __init__(self, code, reason=""):
+        super().__init__(f"connection closed with code {code} {reason!r}")
+        self.code = code
+        self.reason = reason
+
+
+def close_code_of(exc):
+    rcvd = getattr(exc, "rcvd", None)
+    if rcvd is not None:
+        return rcvd.code, rcvd.reason
+    code = getattr(exc, "code", None)
+    return (code if code is not None else 1006), getattr(exc, "reason", "")
+
+
+class Client:
+    """A connection that buffers frames, so waiting for one type of frame
+    keeps the others for later."""
+
+    def __init__(self, ws, label=""):
+        self.ws = ws
+        self.label = label
+        self.buf = []
+        self.established = None
+
+    async def send(self, obj):
+        if isinstance(obj, (dict, list)):
+            obj = json.dumps(obj, ensure_ascii=False)
+        await self.ws.send(obj)
+
+    async def _recv_one(self, timeout):
+        try:
+            raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        except websockets.exceptions.ConnectionClosed as e:
+            code, reason = close_code_of(e)
+            raise Closed(code, reason)
+        if isinstance(raw, bytes):
+            raise AssertionError(f"{self.label}: server sent a binary frame: {raw[:100]!r}")
+        try:
+            frame = json.loads(raw)
+        except ValueError:
+            raise AssertionError(f"{self.label}: server sent non-JSON text: {raw[:200]!r}")
+        if not isinstance(frame, dict):
+            raise AssertionError(f"{self.label}: server sent a non-object frame: {raw[:200]!r}")
+        return frame
+
+    async def recv(self, type=None, timeout=5.0, pred=None, channel=None):
+        """The first frame (buffered or new) matching type/channel/pred;
+        other frames stay buffered."""
+        for i, f in enumerate(self.buf):
+            if _matches(f, type, pred, channel):
+                return self.buf.pop(i)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"{self.label}: timed out after {timeout}s waiting for a "
+                    f"{type or 'any'} frame; buffered others: {self._buf_summary()}")
+            try:
+                frame = await self._recv_one(remaining)
+            except asyncio.TimeoutError:
+                continue
+            except Closed as c:
+                raise AssertionError(
+                    f"{self.label}: connection closed (code {c.code} {c.reason!r}) while "
+                    f"waiting for a {type or 'any'} frame; buffered: {self._buf_summary()}")
+            if _matches(frame, type, pred, channel):
+                return frame
+            self.buf.append(frame)
+
+    async def recv_n(self, n, type=None, timeout=5.0, pred=None, channel=None):
+        out = []
+        deadline = time.monotonic() + timeout
+        for _ in range(n):
+            out.append(await self.recv(type, max(0.01, deadline - time.monotonic()),
+                                       pred, channel))
+        return out
+
+    async def collect(self, duration):
+        """Reads for `duration` seconds, buffering everything; returns the buffer."""
+        deadline = time.monotonic() + duration
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                self.buf.append(await self._recv_one(remaining))
+            except asyncio.TimeoutError:
+                break
+            except Closed:
+                break
+        return self.buf
+
+    async def expect_none(self, type=None, duration=0.5, pred=None, channel=None):
+        """Asserts that no frame matching arrives within `duration` (and none is buffered)."""
+        await self.collect(duration)
+        bad = [f for f in self.buf if _matches(f, type, pred, channel)]
+        if bad:
+            raise AssertionError(f"{self.label}: unexpected frame(s): {bad[:3]}")
+
+    def take(self, type=None, pred=None, channel=None):
+        """Removes and returns every buffered frame matching."""
+        keep, out = [], []
+        for f in self.buf:
+            (out if _matches(f, type, pred, channel) else keep).append(f)
+        self.buf = keep
+        return out
+
+    async def expect_close(self, code, timeout=5.0):
+        """Reads until the server closes; asserts the close code. Returns the
+        frames received before the close."""
+        codes = (code,) if isinstance(code, int) else tuple(code)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"{self.label}: expected close {codes}, but the connection is still "
+                    f"open after {timeout}s; frames: {self._buf_summary()}")
+            try:
+                self.buf.append(await self._recv_one(remaining))
+            except asyncio.TimeoutError:
+                continue
+            except Closed as c:
+                if c.code not in codes:
+                    raise AssertionError(
+                        f"{self.label}: expected close code {codes}, got {c.code} "
+                        f"{c.reason!r}; frames before close: {self._buf_summary()}")
+                return self.buf
+
+    def _buf_summary(self, n=8):
+        parts = [json.dumps(f)[:200] for f in self.buf[-n:]]
+        return f"[{len(self.buf)} frames] " + " | ".join(parts)
+
+    async def close(self):
+        try:
+            await asyncio.wait_for(self.ws.close(), 3)
+        except Exception:
+            pass
+
+
+async def open_ws(server, path, tok=None, *, via="query", query=None, headers=None,
+                  origin=None, max_size=2 ** 24, label=None, open_timeout=5,
+                  compression=None, **kw):
+    """Opens a WebSocket to `server`. `via`: "query" (?token=) or "header"
+    (Authorization: Bearer). Returns a Client (no frame read yet)."""
+    q = []
+    extra_headers = dict(headers or {})
+    if tok is not None:
+        if via == "query":
+            q.append("token=" + tok)
+        else:
+            extra_headers["Authorization"] = "Bearer " + tok
+    if query:
+        q.append(query)
+    uri = server.url(path, "&".join(q) if q else None)
+    ws = await websockets.connect(uri, extra_headers=extra_headers, origin=origin,
+                                  max_size=max_size, ping_interval=None,
+                                  open_timeout=open_timeout, close_timeout=2,
+                                  compression=compression, **kw)
+    return Client(ws, label or path)
+
+
+# --------------------------------------------------------------------------
+# Raw WebSocket client (blocking sockets), for wire-level tests
+# --------------------------------------------------------------------------
+
+OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+
+class RawWS:
+    def __init__(self, port, path, extra_headers="", rcvbuf=None, timeout=5.0,
+                 handshake=True):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect((HOST, port))
+        self.port = port
+        self.rbuf = b""
+        self.status = None
+        self.response_head = b""
+        if handshake:
+            self.handshake(path, extra_headers)
+
+    def handshake(self, path, extra_headers=""):
+        key = base64.b64encode(os.urandom(16)).decode()
+        req = (f"GET {path} HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n"
+               f"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+               f"{extra_headers}\r\n")
+        self.sock.sendall(req.encode())
+        while b"\r\n\r\n" not in self.rbuf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise AssertionError(f"server closed during handshake; got {self.rbuf!r}")
+            self.rbuf += chunk
+        head, self.rbuf = self.rbuf.split(b"\r\n\r\n", 1)
+        self.response_head = head
+        self.status = int(head.split(b" ", 2)[1])
+        if self.status == 101:
+            expected = base64.b64encode(hashlib.sha1(
+                (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+            if expected.encode().lower() not in head.lower():
+                raise AssertionError(f"bad Sec-WebSocket-Accept in {head!r}")
+        return self.status
+
+    def _read_exact(self, n, deadline):
+        while len(self.rbuf) < n:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout("timed out")
+            self.sock.settimeout(remaining)
+            chunk = self.sock.recv(max(65536, n - len(self.rbuf)))
+            if not chunk:
+                raise EOFError("server closed the TCP connection")
+            self.rbuf += chunk
+        out, self.rbuf = self.rbuf[:n], self.rbuf[n:]
+        return out
+
+    def recv_frame(self, timeout=5.0):
+        """One frame: (fin, opcode, payload). Raises EOFError / socket.timeout."""
+        deadline = time.monotonic() + timeout
+        b0, b1 = self._read_exact(2, deadline)
+        fin, op = bool(b0 & 0x80), b0 & 0x0F
+        masked, ln = bool(b1 & 0x80), b1 & 0x7F
+        if ln == 126:
+            ln = struct.unpack("!H", self._read_exact(2, deadline))[0]
+        elif ln == 127:
+            ln = struct.unpack("!Q", self._read_exact(8, deadline))[0]
+        mask = self._read_exact(4, deadline) if masked else None
+        payload = self._read_exact(ln, deadline)
+        if mask:
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        return fin, op, payload
+
+    def recv_message(self, timeout=5.0, answer_pings=True):
+        """A whole data message (op, payload) or a close frame (OP_CLOSE, payload);
+        pings are answered (or ignored) and skipped."""
+        deadline = time.monotonic() + timeout
+        parts, first_op = [], None
+        while True:
+            fin, op, payload = self.recv_frame(max(0.01, deadline - time.monotonic()))
+            if op == OP_PING:
+                if answer_pings:
+                    self.send_frame(OP_PONG, payload)
+                continue
+            if op == OP_PONG:
+                continue
+            if op == OP_CLOSE:
+                return OP_CLOSE, payload
+            if op != OP_CONT:
+                first_op = op
+            parts.append(payload)
+            if fin:
+                return first_op, b"".join(parts)
+
+    def send_frame(self, op, payload=b"", fin=True, masked=True, length_override=None):
+        if isinstance(payload, str):
+            payload = payload.encode()
+        b0 = (0x80 if fin else 0) | op
+        ln = len(payload) if length_override is None else length_override
+        mbit = 0x80 if masked else 0
+        if ln < 126:
+            head = struct.pack("!BB", b0, mbit | ln)
+        elif ln < 65536:
+            head = struct.pack("!BBH", b0, mbit | 126, ln)
+        else:
+            head = struct.pack("!BBQ", b0, mbit | 127, ln)
+        if masked:
+            mask = os.urandom(4)
+            head += mask
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(head + payload)
+
+    def send_json(self, obj):
+        self.send_frame(OP_TEXT, json.dumps(obj, ensure_ascii=False).encode())
+
+    def recv_json(self, timeout=5.0, answer_pings=True):
+        op, payload = self.recv_message(timeout, answer_pings)
+        if op == OP_CLOSE:
+            raise Closed(close_code_from_payload(payload))
+        return json.loads(payload)
+
+    def wait_closed(self, timeout, answer_pings=False):
+        """Reads until a close frame or EOF. Returns ('close', code) or ('eof', None)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return ("open", None)
+            try:
+                fin, op, payload = self.recv_frame(remaining)
+            except EOFError:
+                return ("eof", None)
+            except (socket.timeout, TimeoutError):
+                return ("open", None)
+            except ConnectionResetError:
+                return ("eof", None)
+            if op == OP_CLOSE:
+                return ("close", close_code_from_payload(payload))
+            if op == OP_PING and answer_pings:
+                self.send_frame(OP_PONG, payload)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def close_code_from_payload(payload):
+    if len(payload) >= 2:
+        return struct.unpack("!H", payload[:2])[0]
+    return 1005
+
+
+def raw_http(port, data: bytes, timeout=5.0):
+    """Sends raw bytes; returns (response_bytes, closed) after the server answers
+    and/or closes, or the timeout passes."""
+    s = socket.create_connection((HOST, port), timeout=timeout)
+    got = b""
+    closed = False
+    try:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = s.recv(65536)
+            except (socket.timeout, TimeoutError):
+                break
+            except ConnectionResetError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+            # A complete response head with a body length we can check: done.
+            if b"\r\n\r\n" in got:
+                head, body = got.split(b"\r\n\r\n", 1)
+                m = re.search(rb"(?i)content-length:\s*(\d+)", head)
+                if m and len(body) >= int(m.group(1)):
+                    break
+    finally:
+        s.close()
+    return got, closed
+
+
+def http_status(response: bytes):
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", response)
+    return int(m.group(1)) if m else None
+
+
+# --------------------------------------------------------------------------
+# unittest base class
+# --------------------------------------------------------------------------
+
+class SBTestCase(unittest.IsolatedAsyncioTestCase):
+    """Base class: one server per test class (configured through
+    `server_overrides` / `server_config`), connection helpers, and the server's
+    log printed when a test fails."""
+
+    server = None
+    server_overrides = ()
+    server_config = None
+    start_class_server = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server = None
+        if cls.start_class_server:
+            srv = Server(overrides=cls.server_overrides, config=cls.server_config,
+                         name=cls.__name__)
+            srv.start()
+            cls.server = srv
+
+    @classmethod
+    def tearDownClass(cls):
+        srv, cls.server = cls.server, None
+        if srv is not None:
+            rc = srv.stop()
+            log = srv.log_tail(60)
+            srv.cleanup()
+            if rc != 0:
+                raise AssertionError(
+                    f"{cls.__name__}: server did not exit 0 on SIGTERM within "
+                    f"{STOP_TIMEOUT}s (exit code {rc})\n--- server output (tail) ---\n{log}")
+        super().tearDownClass()
+
+    async def asyncSetUp(self):
+        self._clients = []
+        self._raw = []
+        self._own_servers = getattr(self, "_own_servers", [])
+
+    async def asyncTearDown(self):
+        for c in self._clients:
+            await c.close()
+        for r in self._raw:
+            r.close()
+
+    def run(self, result=None):
+        if result is None:
+            return super().run(result)
+        before = len(result.failures) + len(result.errors)
+        out = super().run(result)
+        if len(result.failures) + len(result.errors) > before:
+            self._dump_logs()
+        for srv in getattr(self, "_own_servers", []):
+            srv.cleanup()
+        return out
+
+    def _dump_logs(self):
+        servers = []
+        if type(self).server is not None:
+            servers.append(type(self).server)
+        servers += getattr(self, "_own_servers", [])
+        for s in servers:
+            sys.stderr.write(f"\n----- server log of {s.name} (tail) for {self.id()} -----\n")
+            sys.stderr.write(s.log_tail(80) + "\n")
+            sys.stderr.write("----- end of server log -----\n")
+        sys.stderr.flush()
+
+    # -- servers owned by one test -----------------------------------------
+
+    def start_server(self, overrides=(), config=None, env=None, name=None):
+        if not hasattr(self, "_own_servers"):
+            self._own_servers = []
+        srv = Server(overrides=overrides, config=config, env=env,
+                     name=name or self._testMethodName)
+        self._own_servers.append(srv)
+        self.addCleanup(srv.kill)
+        srv.start()
+        return srv
+
+    # -- connections ---------------------------------------------------------
+
+    async def connect(self, path, tok=None, server=None, **kw):
+        """Opens a connection (handshake must succeed); nothing is read."""
+        srv = server or self.server
+        c = await open_ws(srv, path, tok, **kw)
+        self._clients.append(c)
+        return c
+
+    async def connect_ok(self, path, tok=None, server=None, **kw):
+        """Opens a connection and asserts that the first frame is
+        connection_established; returns the client (with .established)."""
+        c = await self.connect(path, tok, server=server, **kw)
+        first = await c.recv(timeout=5)
+        self.assertEqual(first.get("type"), "connection_established",
+                         f"first frame on {path} must be connection_established, got {first}")
+        c.established = first
+        return c
+
+    async def join(self, room, uid, *, name=None, role=None, extra_channels=(), server=None,
+                   label=None):
+        """A member of chat:{room} (token grants exactly that room)."""
+        tok = token(uid, name=name, role=role,
+                    channels=[f"chat:{room}", *extra_channels])
+        return await self.connect_ok(f"/ws/chat/{room}/", tok, server=server,
+                                     label=label or f"{uid}@{room}")
+
+    async def expect_refused(self, path, tok, code, server=None, **kw):
+        """Handshake succeeds, then the server closes with `code` without
+        sending connection_established."""
+        try:
+            c = await self.connect(path, tok, server=server, **kw)
+        except websockets.exceptions.InvalidStatusCode as e:
+            self.fail(f"{path}: handshake refused with HTTP {e.status_code}; expected the "
+                      f"socket to be accepted and closed with {code}")
+        frames = await c.expect_close(code, timeout=5)
+        established = [f for f in frames if f.get("type") == "connection_established"]
+        self.assertFalse(established,
+                         f"{path}: connection refused with {code} must not get "
+                         f"connection_established first: {established}")
+        return c
+
+    async def expect_http_status(self, path, status, tok=None, server=None, **kw):
+        try:
+            c = await self.connect(path, tok, server=server, **kw)
+        except websockets.exceptions.InvalidStatusCode as e:
+            self.assertEqual(e.status_code, status, f"handshake status for {path}")
+            return
+        except websockets.exceptions.InvalidHandshake as e:
+            self.fail(f"{path}: expected HTTP {status} at the handshake, got {e!r}")
+        self.fail(f"{path}: expected HTTP {status} at the handshake, but the WebSocket "
+                  f"was accepted")
+
+    def raw(self, path, server=None, **kw):
+        srv = server or self.server
+        r = RawWS(srv.port, path, **kw)
+        self._raw.append(r)
+        return r
+
+    # -- assertions ------------------------------------------------------------
+
+    def assertTimestamp(self, value, what="timestamp"):
+        self.assertIsInstance(value, str, f"{what} must be a string: {value!r}")
+        self.assertRegex(value, TS_RE, f"{what} must be ISO 8601 UTC with milliseconds")
+
+    def assertSameId(self, got, expected, what="user id"):
+        """User ids are echoed as the token gave them: number stays number."""
+        self.assertEqual(got, expected, f"{what}")
+        self.assertIs(type(got), type(expected),
+                      f"{what} must keep its JSON type ({type(expected).__name__}): {got!r}")
+
+
+def main():
+    """Entry point for test scripts: argv[1] may be the binary path."""
+    if len(sys.argv) > 1 and not sys.argv[1].startswith("-") and (
+            os.sep in sys.argv[1] or os.path.isfile(sys.argv[1])):
+        os.environ["SWITCHBOARD_BIN"] = os.path.abspath(sys.argv.pop(1))
+    unittest.main(module="__main__", verbosity=2)
