@@ -30,8 +30,8 @@ void reply_error(conn_actor* self, std::string_view code, std::string_view messa
 }
 
 void reply_failure(conn_actor* self, const caf::error& e, const std::string& id) {
-  if (auto code = error_code(e)) {
-    reply_error(self, code, code, id);
+  if (auto text = describe(e); text.code) {
+    reply_error(self, text.code, text.message, id);
     return;
   }
   log::warn("request_failed", {{"conn", self->state.args.id}, {"error", to_string(e)}});

@@ -57,17 +57,28 @@ inline caf::error make_error(sb_error x) {
   return {static_cast<uint8_t>(x), caf::atom("sb")};
 }
 
-// The PROTOCOL error code of an sb_error, or nullptr for any other error.
-inline const char* error_code(const caf::error& e) {
-  if (e.category() != caf::atom("sb")) return nullptr;
+// The PROTOCOL error code and message of an sb_error; code is nullptr for
+// any other error.
+struct error_text {
+  const char* code = nullptr;
+  const char* message = nullptr;
+};
+
+inline error_text describe(const caf::error& e) {
+  if (e.category() != caf::atom("sb")) return {};
   switch (static_cast<sb_error>(e.code())) {
-    case sb_error::too_many_connections: return "too_many_connections";
-    case sb_error::rate_limited: return "rate_limited";
-    case sb_error::forbidden: return "forbidden";
-    case sb_error::not_found: return "not_found";
-    case sb_error::none: break;
+    case sb_error::too_many_connections:
+      return {"too_many_connections", "too many connections for this user"};
+    case sb_error::rate_limited:
+      return {"rate_limited", "too many events from this user, slow down"};
+    case sb_error::forbidden:
+      return {"forbidden", "only the sender, an admin or a moderator may do that"};
+    case sb_error::not_found:
+      return {"not_found", "no such message in this channel"};
+    case sb_error::none:
+      break;
   }
-  return nullptr;
+  return {};
 }
 
 }  // namespace sb

@@ -56,8 +56,8 @@ class object_reader {
     if (!j_.is_object()) fail(path_, "must be an object");
   }
 
-  ~object_reader() noexcept(false) {
-    if (std::uncaught_exceptions() > 0) return;
+  // Call after reading every known key: what is left is a misspelt key.
+  void done() const {
     for (auto it = j_.begin(); it != j_.end(); ++it)
       if (!seen_.count(it.key())) fail(key_path(it.key()), "is not a known key");
   }
@@ -159,14 +159,15 @@ void read_namespace(const std::string& name, const json& j, namespace_config& ns
   bool publish_set = j.contains("publish");
   r.read("publish", ns.publish);
   if (!publish_set) ns.publish = ns.access == access_rule::members;
-  if (ns.publish && ns.access != access_rule::members)
-    object_reader::fail(r.key_path("publish"), "can be true only for namespaces with access 'members'");
-  if (ns.access == access_rule::roles && ns.roles.empty())
-    object_reader::fail(r.key_path("roles"), "must list at least one role for access 'roles'");
   r.read("presence", ns.presence);
   r.read_int("max_message_length", ns.max_message_length, 1, 1 << 20);
   r.read_int("history_size", ns.history_size, 0, 100000000);
   r.read_seconds("history_ttl", ns.history_ttl);
+  r.done();
+  if (ns.publish && ns.access != access_rule::members)
+    object_reader::fail(r.key_path("publish"), "can be true only for namespaces with access 'members'");
+  if (ns.access == access_rule::roles && ns.roles.empty())
+    object_reader::fail(r.key_path("roles"), "must list at least one role for access 'roles'");
 }
 
 // Checks a route path: segments of literal text or `{name}`.
@@ -194,6 +195,7 @@ route_config read_route(const json& j, std::size_t index) {
   else object_reader::fail(r.key_path("kind"), "must be channels, health or multiplex");
   r.read("channels", route.channels);
   r.read("notification_filter", route.notification_filter);
+  r.done();
   if (route.kind == route_kind::channels && route.channels.empty())
     object_reader::fail(r.key_path("channels"), "must name at least one channel template");
   return route;
@@ -206,6 +208,7 @@ void read_config(const json& root, config& cfg) {
     r.read("id", cfg.node_id);
     r.read("data_dir", cfg.data_dir);
     r.read_int("actor_threads", cfg.actor_threads, 1, 64);
+    r.done();
   }
   if (auto http = top.find("http")) {
     object_reader r{*http, "http"};
@@ -215,11 +218,13 @@ void read_config(const json& root, config& cfg) {
     r.read("allowed_origins", cfg.http.allowed_origins);
     r.read_int("max_frame_bytes", cfg.http.max_frame_bytes, 1024, 16 << 20);
     r.read_seconds("handshake_timeout", cfg.http.handshake_timeout);
+    r.done();
   }
   if (auto auth = top.find("auth")) {
     object_reader r{*auth, "auth"};
     r.read("jwt_secret", cfg.auth.jwt_secret);
     r.read("api_keys", cfg.auth.api_keys);
+    r.done();
   }
   if (auto limits = top.find("limits")) {
     object_reader r{*limits, "limits"};
@@ -233,11 +238,13 @@ void read_config(const json& root, config& cfg) {
     uint64_t grace_ms = static_cast<uint64_t>(l.slow_consumer_grace.count());
     r.read_int("slow_consumer_grace_ms", grace_ms, 0, 600000);
     l.slow_consumer_grace = std::chrono::milliseconds(grace_ms);
+    r.done();
   }
   if (auto log = top.find("log")) {
     object_reader r{*log, "log"};
     r.read("level", cfg.log.level);
     r.read("format", cfg.log.format);
+    r.done();
   }
   if (auto namespaces = top.find("namespaces")) {
     if (!namespaces->is_object()) object_reader::fail("namespaces", "must be an object");
@@ -254,6 +261,7 @@ void read_config(const json& root, config& cfg) {
       else cfg.routes.push_back(std::move(route));
     }
   }
+  top.done();
 }
 
 void validate(config& cfg) {

@@ -22,6 +22,7 @@
 #include "core/log.hpp"
 #include "core/time.hpp"
 #include "net/jwt.hpp"
+#include "net/outbound_queue.hpp"
 #include "net/router.hpp"
 #include "net/wire.hpp"
 #include "net/ws_codec.hpp"
@@ -95,7 +96,8 @@ class ws_session final : public outbound,
   ws_session(server::impl& srv, uint64_t id, tcp::socket socket, std::string remote)
       : srv_(srv), id_(id), socket_(std::move(socket)), remote_(std::move(remote)),
         heartbeat_(socket_.get_executor()), close_timer_(socket_.get_executor()),
-        reader_(srv.cfg.http.max_frame_bytes) {}
+        reader_(srv.cfg.http.max_frame_bytes),
+        queue_(srv.cfg.limits.outbound_max_frames, srv.cfg.limits.outbound_max_bytes) {}
 
   ~ws_session() override { srv_.remove(id_); }
 
@@ -118,47 +120,25 @@ class ws_session final : public outbound,
   }
 
   // --- outbound (any thread) ---
-  void start(frame_ptr greeting) override {
-    std::unique_lock lk(mu_);
-    if (closing_) return;
-    queued_bytes_ += greeting->bytes.size();
-    queue_.insert(queue_.begin(), std::move(greeting));
-    started_ = true;
-    kick_writer(lk);
-  }
+  void start(frame_ptr greeting) override { schedule(queue_.start(std::move(greeting))); }
 
   void send(frame_ptr frame) override {
-    std::unique_lock lk(mu_);
-    if (closing_) return;
-    auto& limits = srv_.cfg.limits;
-    if (queue_.size() >= limits.outbound_max_frames ||
-        queued_bytes_ + frame->bytes.size() > limits.outbound_max_bytes) {
-      lk.unlock();
+    auto v = queue_.push(std::move(frame));
+    if (v == outbound_queue::verdict::overflow) {
       log::warn("slow_consumer", {{"conn", id_}, {"user", user_}, {"queued_frames", queue_.size()}});
       close(4009, "slow consumer");
       return;
     }
-    queued_bytes_ += frame->bytes.size();
-    queue_.push_back(std::move(frame));
-    kick_writer(lk);
+    schedule(v);
   }
 
   void close(uint16_t code, std::string reason) override {
-    std::unique_lock lk(mu_);
-    if (closing_) return;
-    closing_ = true;
-    // A client that is not reading would only delay its close frame further.
-    if (code == 4009) {
-      queue_.clear();
-      queued_bytes_ = 0;
-    }
     auto f = std::make_shared<wire_frame>();
     f->bytes = ws::encode_close(code, reason);
-    close_frame_ = f.get();
-    queue_.push_back(std::move(f));
-    started_ = true;
-    close_code_ = code;
-    kick_writer(lk);
+    // A client that is not reading would only delay its close frame further.
+    auto v = queue_.close(std::move(f), code == 4009);
+    if (v == outbound_queue::verdict::closed) return;
+    schedule(v);
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->arm_close_timer(); });
   }
 
@@ -205,28 +185,18 @@ class ws_session final : public outbound,
     link_ = srv_.node.open(std::move(args));
   }
 
-  // Called with mu_ held; starts a write on the strand unless one is running.
-  void kick_writer(std::unique_lock<std::mutex>& lk) {
-    if (!started_ || writing_ || queue_.empty()) return;
-    writing_ = true;
-    lk.unlock();
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_batch(); });
+  void schedule(outbound_queue::verdict v) {
+    if (v == outbound_queue::verdict::start_writer)
+      asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_batch(); });
   }
 
   void write_batch() {
-    {
-      std::lock_guard lk(mu_);
-      if (queue_.empty() || dead_) {
-        writing_ = false;
-        return;
-      }
-      inflight_.swap(queue_);
-      queued_bytes_ = 0;
-    }
+    if (!queue_.take(inflight_)) return;
     buffers_.clear();
     for (const auto& f : inflight_) {
       buffers_.emplace_back(f->bytes.data(), f->bytes.size());
-      if (f.get() == close_frame_) close_in_batch_ = true;
+      if (static_cast<uint8_t>(f->bytes[0]) == (0x80 | static_cast<uint8_t>(ws::opcode::close)))
+        close_in_batch_ = true;
     }
     asio::async_write(socket_, buffers_,
                       [self = shared_from_this()](error_code ec, std::size_t) {
@@ -254,8 +224,6 @@ class ws_session final : public outbound,
       }
       error_code ignored;
       socket_.shutdown(tcp::socket::shutdown_send, ignored);
-      std::lock_guard lk(mu_);
-      writing_ = false;
       return;
     }
     write_batch();
@@ -345,12 +313,7 @@ class ws_session final : public outbound,
 
   void on_peer_close(const std::string& payload) {
     input_done_ = true;
-    bool we_closed;
-    {
-      std::lock_guard lk(mu_);
-      we_closed = closing_;
-    }
-    if (we_closed) {
+    if (queue_.closing()) {
       teardown("close handshake done");
       return;
     }
@@ -405,12 +368,7 @@ class ws_session final : public outbound,
   void teardown(const std::string& why) {
     if (dead_) return;
     dead_ = true;
-    {
-      std::lock_guard lk(mu_);
-      closing_ = true;
-      queue_.clear();
-      queued_bytes_ = 0;
-    }
+    queue_.kill();
     heartbeat_.cancel();
     close_timer_.cancel();
     error_code ignored;
@@ -437,15 +395,7 @@ class ws_session final : public outbound,
   bool close_in_batch_ = false;
   std::vector<frame_ptr> inflight_;           // strand only
   std::vector<asio::const_buffer> buffers_;   // strand only
-
-  std::mutex mu_;  // guards the fields below; never held across I/O
-  std::vector<frame_ptr> queue_;
-  std::size_t queued_bytes_ = 0;
-  bool started_ = false;
-  bool writing_ = false;
-  bool closing_ = false;
-  uint16_t close_code_ = 0;
-  const wire_frame* close_frame_ = nullptr;
+  outbound_queue queue_;
 };
 
 // ---------------------------------------------------------------------------

@@ -230,14 +230,22 @@ class Server:
                                      stdout=self._log_file, stderr=subprocess.STDOUT,
                                      env=self.env, cwd=self.tmp)
         _live_servers.append(self)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return None
-        _live_servers.remove(self)
-        self._log_file.close()
-        return rc
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rc = self.proc.poll()
+            if rc is not None:
+                _live_servers.remove(self)
+                self._log_file.close()
+                return rc
+            if LISTEN_RE.search(self.log()) or LISTEN_RE_ALT.search(self.log()):
+                # It started serving: it is not going to exit by itself.
+                time.sleep(0.2)
+                if self.proc.poll() is None:
+                    self.kill()
+                    return None
+            time.sleep(0.02)
+        self.kill()
+        return None
 
     def stop(self, timeout=STOP_TIMEOUT):
         """SIGTERM, wait; returns the exit code (None if it had to be killed)."""
@@ -708,6 +716,9 @@ class SBTestCase(unittest.IsolatedAsyncioTestCase):
         super().tearDownClass()
 
     async def asyncSetUp(self):
+        # IsolatedAsyncioTestCase runs the loop in debug mode, which slows it
+        # down and prints noise about the (deliberate) blocking calls.
+        asyncio.get_running_loop().set_debug(False)
         self._clients = []
         self._raw = []
         self._own_servers = getattr(self, "_own_servers", [])

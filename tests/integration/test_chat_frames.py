@@ -200,7 +200,9 @@ class ChatFramesTest(SBTestCase):
             self.assertEqual(r.get("emoji"), "👍")
             self.assertEqual(r.get("action"), "add", "action defaults to add")
             self.assertTimestamp(r.get("timestamp"))
-        await b.send({"type": "reaction", "message_id": 1, "emoji": "👍", "action": "remove"})
+        await b.send({"type": "reaction", "message_id": 1, "emoji": "👍", "action": "remove",
+                      "id": "x2"})
+        self.assertEqual((await b.recv("ack")).get("event_id"), 3)
         await a.send({"type": "reaction", "message_id": 1, "emoji": "🎉", "action": "add"})
         for cl in (a, b):
             r1, r2 = await cl.recv_n(2, "reaction")

@@ -57,8 +57,11 @@ class ConfigTest(SBTestCase):
     start_class_server = False
 
     def run_bad(self, config=None, config_text=None, overrides=(), env=None, args=None):
+        # No --http.port=0 override here: it would mask a bad http.port in the file
+        # (base_config() already has port 0).
         srv = Server(overrides=overrides, config=config, config_text=config_text, env=env,
-                     name=self._testMethodName)
+                     name=self._testMethodName, add_port_override=False)
+        srv.args.insert(3, f"--node.data_dir={srv.data_dir}")
         self._own_servers.append(srv)
         if args is not None:
             srv.args = [srv.args[0]] + args
@@ -92,7 +95,7 @@ class ConfigTest(SBTestCase):
         self.assertIn("heartbeat_intervall", out)
 
     async def test_unknown_override_key(self):
-        out = self.run_bad(overrides=["--limits.nonsense_limit=3"])
+        out = self.run_bad(overrides=["--http.port=0", "--limits.nonsense_limit=3"])
         self.assertIn("nonsense_limit", out)
 
     async def test_unknown_namespace_option(self):
@@ -117,7 +120,7 @@ class ConfigTest(SBTestCase):
                 self.assertIn(name, out, "the error should name the offending key")
 
     async def test_wrong_type_in_override(self):
-        out = self.run_bad(overrides=["--limits.rate_limit_burst=lots"])
+        out = self.run_bad(overrides=["--http.port=0", "--limits.rate_limit_burst=lots"])
         self.assertIn("rate_limit_burst", out)
 
     async def test_invalid_enum_values(self):

@@ -1,1 +1,97 @@
 #include <doctest/doctest.h>
+
+#include "core/config.hpp"
+
+using sb::config_error;
+using sb::load_config;
+
+namespace {
+
+const std::map<std::string, std::string> no_env;
+
+std::string error_of(const std::string& text, std::vector<std::string> overrides = {}) {
+  try {
+    load_config(text, overrides, no_env);
+  } catch (const config_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("config: defaults, file values and overrides") {
+  auto cfg = load_config(R"({
+    // comments are allowed
+    "http": {"port": 9001, "allowed_origins": ["https://a.example"]},
+    "auth": {"jwt_secret": "s"},
+    "limits": {"heartbeat_interval": 0.5}
+  })", {"http.port=9002", "node.id=n7"}, no_env);
+  CHECK(cfg.http.port == 9002);
+  CHECK(cfg.node_id == "n7");
+  CHECK(cfg.http.host == "127.0.0.1");
+  CHECK(cfg.http.allowed_origins == std::vector<std::string>{"https://a.example"});
+  CHECK(cfg.limits.heartbeat_interval == std::chrono::milliseconds(500));
+  CHECK(cfg.limits.max_connections_per_user == 10);
+  CHECK(cfg.routes.size() == 8);
+  CHECK(cfg.namespace_of("chat:1").access == sb::access_rule::members);
+  CHECK(cfg.namespace_of("dashboard").roles == std::vector<std::string>{"admin", "mentor"});
+  CHECK_FALSE(cfg.namespace_of("user:4").publish);
+  CHECK_FALSE(cfg.namespace_of("elsewhere:4").publish);
+}
+
+TEST_CASE("config: the environment supplies secrets; the command line wins") {
+  std::map<std::string, std::string> env{{"SWITCHBOARD_JWT_SECRET", "from-env"},
+                                         {"SWITCHBOARD_API_KEYS", "k1,k2"}};
+  auto cfg = load_config(R"({"auth": {"jwt_secret": "from-file"}})", {}, env);
+  CHECK(cfg.auth.jwt_secret == "from-env");
+  CHECK(cfg.auth.api_keys == std::vector<std::string>{"k1", "k2"});
+  cfg = load_config("", {"auth.jwt_secret=from-cli"}, env);
+  CHECK(cfg.auth.jwt_secret == "from-cli");
+}
+
+TEST_CASE("config: errors name the key") {
+  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "http": {"prot": 1}})") ==
+        "config: http.prot is not a known key");
+  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "htp": {}})") == "config: htp is not a known key");
+  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "http": {"port": "80"}})").find("http.port") !=
+        std::string::npos);
+  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "http": {"port": 70000}})").find("http.port") !=
+        std::string::npos);
+  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "http": {"port": -1}})").find("http.port") !=
+        std::string::npos);
+  CHECK(error_of(R"({"http": {}})").find("auth.jwt_secret") != std::string::npos);
+  CHECK(error_of("{not json").find("not valid JSON") != std::string::npos);
+  CHECK(error_of("[1]").find("JSON object") != std::string::npos);
+  CHECK(error_of("", {"auth.jwt_secret=s", "limits.heartbeat_interval=0"})
+            .find("limits.heartbeat_interval") != std::string::npos);
+  CHECK(error_of("", {"auth.jwt_secret=s", "nonsense"}).find("key.path=value") != std::string::npos);
+  CHECK(error_of("", {"auth.jwt_secret=s", "log.level=loud"}).find("log.level") != std::string::npos);
+}
+
+TEST_CASE("config: namespaces and routes") {
+  auto cfg = load_config(R"({
+    "auth": {"jwt_secret": "s"},
+    "namespaces": {"course": {"access": "members", "max_message_length": 500},
+                   "ops": {"access": "roles", "roles": ["admin"]}},
+    "routes": [{"path": "/ws/course/{id}/", "channels": ["course:{id}"]},
+               {"path": "/ws/chat/{room}/", "channels": ["chat:{room}", "course:{room}"]}]
+  })", {}, no_env);
+  CHECK(cfg.namespace_of("course:1").max_message_length == 500);
+  CHECK(cfg.namespace_of("course:1").publish);
+  CHECK_FALSE(cfg.namespace_of("ops").publish);
+  CHECK(cfg.routes.size() == 9);
+  CHECK(cfg.routes.front().channels.size() == 2);
+
+  CHECK(error_of(R"({"auth": {"jwt_secret": "s"},
+                     "namespaces": {"ops": {"access": "roles", "publish": true, "roles": ["a"]}}})")
+            .find("namespaces.ops.publish") != std::string::npos);
+  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "namespaces": {"x": {"access": "everyone"}}})")
+            .find("namespaces.x.access") != std::string::npos);
+  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "routes": [{"path": "ws/x"}]})")
+            .find("routes[0].path") != std::string::npos);
+  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "routes": [{"path": "/ws/x/", "kind": "y"}]})")
+            .find("routes[0].kind") != std::string::npos);
+  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "routes": [{"path": "/ws/x/", "chanels": []}]})")
+            .find("routes[0].chanels") != std::string::npos);
+}
