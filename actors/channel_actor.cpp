@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "actors/messages.hpp"
+#include "core/dedup_window.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
 
@@ -22,6 +23,7 @@ struct channel_state {
   std::map<std::string, wire::presence_entry> presence;  // by user id
   std::deque<event> recent;  // the retained events, oldest first, ids contiguous
   uint64_t joins = 0;        // handled joins forwarded by the hub
+  dedup_window sent_ids{10 * 60 * 1000};
 
   event* find(uint64_t event_id) {
     if (recent.empty() || event_id < recent.front().event_id || event_id > last_event_id)
@@ -120,8 +122,15 @@ caf::behavior channel(caf::stateful_actor<channel_state>* self, caf::actor hub,
       },
       [=](publish_atom, draft& d) -> caf::result<uint64_t> {
         auto& st = self->state;
+        auto now = now_ms();
+        std::string resend_key;
+        if (!d.client_id.empty()) {
+          resend_key = dedup_window::key(d.user.id, d.client_id);
+          if (auto first = st.sent_ids.find(resend_key, now)) return *first;
+        }
         if (auto err = check_target(st, d)) return err;
         auto id = append(st, std::move(d), ns);
+        if (!resend_key.empty()) st.sent_ids.remember(resend_key, id, now);
         broadcast(st, wire::stored_event(st.recent.back()));
         return id;
       },

@@ -71,9 +71,10 @@ struct server::impl {
   std::mutex sessions_mu;
   std::unordered_map<uint64_t, std::weak_ptr<closable>> sessions;
 
+  // A WebSocket session takes over the entry of the HTTP session it came from.
   void add(uint64_t id, std::weak_ptr<closable> s) {
     std::lock_guard lk(sessions_mu);
-    sessions.emplace(id, std::move(s));
+    sessions.insert_or_assign(id, std::move(s));
   }
   void remove(uint64_t id) {
     std::lock_guard lk(sessions_mu);

@@ -10,7 +10,7 @@ Run a test file as
     /usr/bin/python3 tests/integration/test_x.py [/path/to/switchboard] [unittest args]
 
 The binary comes from argv[1] (if it looks like a path), else the environment
-variable SWITCHBOARD_BIN, else /work/main/build/switchboard.
+variable SWITCHBOARD_BIN, else <repo>/build/switchboard.
 """
 
 import asyncio
@@ -22,7 +22,6 @@ import itertools
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import socket
@@ -37,7 +36,10 @@ import uuid
 import websockets
 import websockets.exceptions
 
-DEFAULT_BIN = "/work/main/build/switchboard"
+# <repo>/build/switchboard, found from this file's place (<repo>/tests/integration/).
+DEFAULT_BIN = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "build", "switchboard")
 SECRET = "integration-test-secret-0123456789"
 API_KEY = "integration-test-api-key"
 NODE_ID = "itest-node-1"
@@ -53,7 +55,7 @@ STOP_TIMEOUT = 10.0
 
 
 def binary_path():
-    return os.environ.get("SWITCHBOARD_BIN") or DEFAULT_BIN
+    return os.path.abspath(os.environ.get("SWITCHBOARD_BIN") or DEFAULT_BIN)
 
 
 # --------------------------------------------------------------------------

@@ -416,6 +416,125 @@ class ChatFramesTest(SBTestCase):
         self.assertEqual((await b.recv("ack")).get("event_id"), 1, "event ids are per channel")
         await a.expect_none("message", 0.3, pred=lambda f: f.get("content") == "only r2")
 
+    # -- idempotent sends ----------------------------------------------------------
+
+    async def test_idempotent_resend(self):
+        room = unique_room()
+        ua, ub = unique_uid(), unique_uid()
+        a = await self.join(room, ua)
+        b = await self.join(room, ub)
+        frame = {"type": "message", "message": "once", "id": "dup-1"}
+        await a.send(frame)
+        ack1 = await a.recv("ack")
+        self.assertEqual((ack1.get("id"), ack1.get("event_id")), ("dup-1", 1))
+        await a.send(frame)
+        ack2 = await a.recv("ack")
+        self.assertEqual((ack2.get("id"), ack2.get("event_id")), ("dup-1", 1),
+                         "a resend of the same id returns the first event_id")
+        # The same id from another user is a different frame.
+        await b.send({"type": "message", "message": "mine", "id": "dup-1"})
+        ack3 = await b.recv("ack")
+        self.assertEqual(ack3.get("event_id"), 2)
+        msgs = await a.recv_n(2, "message")
+        self.assertEqual([m["event_id"] for m in msgs], [1, 2])
+        await a.expect_none("message", 0.4)
+        self.assertFalse(a.take("error"), "a resend is not an error")
+
+        # Delete resend: the first delete wins over not_found.
+        await a.send({"type": "delete", "message_id": 1, "id": "del-1"})
+        d1 = await a.recv("ack", pred=lambda f: f.get("id") == "del-1")
+        self.assertEqual(d1.get("event_id"), 3)
+        await a.send({"type": "delete", "message_id": 1, "id": "del-1"})
+        d2 = await a.recv(("ack", "error"), pred=lambda f: f.get("id") == "del-1")
+        self.assertEqual((d2.get("type"), d2.get("event_id")), ("ack", 3),
+                         f"an idempotent resend wins over not_found: {d2}")
+        await b.recv("delete")
+        await b.expect_none("delete", 0.4)
+        await a.send({"type": "message", "message": "next", "id": "dup-2"})
+        self.assertEqual((await a.recv("ack", pred=lambda f: f.get("id") == "dup-2"))
+                         .get("event_id"), 4)
+
+    async def test_idempotency_is_per_channel(self):
+        r1, r2 = unique_room(), unique_room()
+        uid = unique_uid()
+        tok = token(uid, channels=[f"chat:{r1}", f"chat:{r2}"])
+        c1 = await self.connect_ok(f"/ws/chat/{r1}/", tok)
+        c2 = await self.connect_ok(f"/ws/chat/{r2}/", tok)
+        for c in (c1, c2):
+            await c.send({"type": "message", "message": "same id", "id": "same"})
+            ack = await c.recv("ack")
+            self.assertEqual(ack.get("event_id"), 1)
+        m = await c2.recv("message", channel=f"chat:{r2}")
+        self.assertEqual(m["content"], "same id")
+
+
+class MultiplexTest(SBTestCase):
+    """subscribe / unsubscribe on /ws/ (without `since`: replay is a later milestone)."""
+
+    async def test_subscribe_receive_publish_unsubscribe(self):
+        room = unique_room()
+        uid, other = unique_uid(), unique_uid()
+        member = await self.join(room, other, name="Member")
+        mux = await self.connect_ok("/ws/", token(uid, name="Mux", channels=[f"chat:{room}"]))
+        self.assertEqual(mux.established.get("channels"), [])
+
+        await member.send({"type": "message", "message": "before", "id": "b"})
+        await member.recv("ack")
+
+        await mux.send({"type": "subscribe", "channel": f"chat:{room}", "id": "s1"})
+        sub = await mux.recv("subscribed")
+        self.assertEqual(sub.get("channel"), f"chat:{room}")
+        self.assertEqual(sub.get("id"), "s1")
+        self.assertEqual(sub.get("epoch"), member.established["channels"][0]["epoch"])
+        self.assertEqual(sub.get("last_event_id"), 1)
+        j = await member.recv("user_joined", pred=lambda f: f.get("user_id") == uid)
+        self.assertEqual(j.get("username"), "Mux")
+
+        await member.send({"type": "message", "message": "live"})
+        m = await mux.recv("message")
+        self.assertEqual((m.get("channel"), m.get("event_id"), m.get("content")),
+                         (f"chat:{room}", 2, "live"))
+
+        await mux.send({"type": "message", "channel": f"chat:{room}", "message": "from mux",
+                        "id": "mm"})
+        ack = await mux.recv("ack")
+        self.assertEqual(ack.get("event_id"), 3)
+        m = await member.recv("message", pred=lambda f: f.get("event_id") == 3)
+        self.assertSameId(m.get("sender_id"), uid)
+
+        await mux.send({"type": "subscribe", "channel": f"user:{uid}", "id": "s2"})
+        sub = await mux.recv("subscribed", pred=lambda f: f.get("id") == "s2")
+        self.assertEqual((sub.get("channel"), sub.get("last_event_id")), (f"user:{uid}", 0))
+
+        await mux.send({"type": "unsubscribe", "channel": f"chat:{room}", "id": "u1"})
+        uns = await mux.recv("unsubscribed")
+        self.assertEqual((uns.get("channel"), uns.get("id")), (f"chat:{room}", "u1"))
+        self.assertEqual(uns.get("last_event_id"), 3)
+        self.assertIn("epoch", uns)
+        await member.recv("user_left", pred=lambda f: f.get("user_id") == uid)
+        mux.take("message")
+        await member.send({"type": "message", "message": "after unsubscribe", "id": "au"})
+        await member.recv("ack", pred=lambda f: f.get("id") == "au")
+        await mux.expect_none("message", 0.5)
+
+    async def test_forbidden_subscribe(self):
+        uid = unique_uid()
+        room = unique_room()
+        mux = await self.connect_ok("/ws/", token(uid, role="cadet"))
+        for i, ch in enumerate((f"chat:{room}", "dashboard", "role:admin", f"user:{uid + 1}")):
+            with self.subTest(channel=ch):
+                await mux.send({"type": "subscribe", "channel": ch, "id": f"f{i}"})
+                err = await mux.recv("error")
+                self.assertEqual((err.get("code"), err.get("id")), ("forbidden", f"f{i}"), f"{err}")
+                self.assertFalse(mux.take("subscribed"))
+        # The connection stays open and gets nothing from that room.
+        member = await self.join(room, unique_uid())
+        await member.send({"type": "message", "message": "secret", "id": "x"})
+        await member.recv("ack")
+        await mux.expect_none("message", 0.5)
+        await mux.send({"type": "ping", "id": "p"})
+        self.assertEqual((await mux.recv("pong")).get("id"), "p")
+
 
 if __name__ == "__main__":
     harness.main()

@@ -14,7 +14,8 @@ import harness
 from harness import (SBTestCase, Server, token, unique_room, unique_uid, raw_http, http_status,
                      base_config, SECRET, HOST)
 
-DEV_CONFIG = "/work/main/configs/dev.json"
+DEV_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "configs", "dev.json")
 
 
 class ShutdownTest(SBTestCase):

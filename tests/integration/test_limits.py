@@ -357,6 +357,25 @@ class HeartbeatTest(SBTestCase):
         self.assertNotIn("event_id", left)
 
 
+class FractionalHeartbeatTest(SBTestCase):
+    server_overrides = ["--limits.heartbeat_interval=0.5"]
+
+    async def test_fractional_interval(self):
+        a = await self.join(unique_room(), unique_uid())
+        self.assertEqual(a.established.get("heartbeat_interval"), 0.5)
+        c = await self.connect("/ws/health/")
+        t0 = time.monotonic()
+        beats = 0
+        while time.monotonic() - t0 < 2.6:
+            try:
+                await c.recv("heartbeat", timeout=max(0.05, 2.6 - (time.monotonic() - t0)))
+            except AssertionError:
+                break
+            beats += 1
+        self.assertGreaterEqual(beats, 4, "heartbeat every 0.5 s")
+        self.assertLessEqual(beats, 8)
+
+
 class SlowConsumerTest(SBTestCase):
     server_overrides = ["--limits.outbound_max_frames=64", "--limits.outbound_max_bytes=65536",
                         "--limits.rate_limit=1000000", "--limits.rate_limit_burst=1000000",

@@ -1,0 +1,50 @@
+// Remembers which event a client frame id produced, for a fixed window, so
+// that a resend of the same id (PROTOCOL section 4: same user, same channel,
+// within 10 minutes) is answered with the first event_id instead of being
+// stored again.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace sb {
+
+class dedup_window {
+ public:
+  explicit dedup_window(int64_t window_ms) : window_ms_(window_ms) {}
+
+  static std::string key(const std::string& user_id, const std::string& client_id) {
+    return user_id + '\0' + client_id;
+  }
+
+  std::optional<uint64_t> find(const std::string& key, int64_t now_ms) {
+    expire(now_ms);
+    auto it = ids_.find(key);
+    if (it == ids_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  void remember(const std::string& key, uint64_t event_id, int64_t now_ms) {
+    expire(now_ms);
+    if (ids_.emplace(key, event_id).second) order_.push_back({now_ms, key});
+  }
+
+  std::size_t size() const { return ids_.size(); }
+
+ private:
+  void expire(int64_t now_ms) {
+    while (!order_.empty() && order_.front().first <= now_ms - window_ms_) {
+      ids_.erase(order_.front().second);
+      order_.pop_front();
+    }
+  }
+
+  int64_t window_ms_;
+  std::unordered_map<std::string, uint64_t> ids_;
+  std::deque<std::pair<int64_t, std::string>> order_;  // oldest first
+};
+
+}  // namespace sb

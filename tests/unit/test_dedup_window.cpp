@@ -1,0 +1,27 @@
+#include <doctest/doctest.h>
+
+#include "core/dedup_window.hpp"
+
+TEST_CASE("dedup window: a resend within the window returns the first event id") {
+  sb::dedup_window w(600000);
+  auto k = sb::dedup_window::key("42", "m1");
+  CHECK_FALSE(w.find(k, 1000));
+  w.remember(k, 7, 1000);
+  CHECK(*w.find(k, 2000) == 7);
+  w.remember(k, 9, 3000);  // the first answer stays
+  CHECK(*w.find(k, 3000) == 7);
+  CHECK_FALSE(w.find(sb::dedup_window::key("43", "m1"), 3000));
+  CHECK_FALSE(w.find(sb::dedup_window::key("4", "2m1"), 3000));
+}
+
+TEST_CASE("dedup window: ids expire after the window") {
+  sb::dedup_window w(600000);
+  w.remember("a", 1, 0);
+  w.remember("b", 2, 300000);
+  CHECK(w.find("a", 599999));
+  CHECK_FALSE(w.find("a", 600000));
+  CHECK(w.size() == 1);
+  CHECK(*w.find("b", 899999) == 2);
+  CHECK_FALSE(w.find("b", 900000));
+  CHECK(w.size() == 0);
+}
