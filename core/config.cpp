@@ -168,6 +168,8 @@ void read_namespace(const std::string& name, const json& j, namespace_config& ns
     object_reader::fail(r.key_path("publish"), "can be true only for namespaces with access 'members'");
   if (ns.access == access_rule::roles && ns.roles.empty())
     object_reader::fail(r.key_path("roles"), "must list at least one role for access 'roles'");
+  if (std::find(ns.roles.begin(), ns.roles.end(), "") != ns.roles.end())
+    object_reader::fail(r.key_path("roles"), "must not hold an empty role name");
 }
 
 // Checks a route path: segments of literal text or `{name}`.
@@ -349,10 +351,6 @@ config load_config(const std::string& text, const std::vector<std::string>& over
   read_config(root, cfg);
   validate(cfg);
   return cfg;
-}
-
-config default_config() {
-  return load_config("", {"auth.jwt_secret=unused"}, {});
 }
 
 }  // namespace sb

@@ -94,9 +94,6 @@ config load_config(const std::string& text,
                    const std::vector<std::string>& overrides,
                    const std::map<std::string, std::string>& env);
 
-// The configuration with no file at all (defaults plus overrides and env).
-config default_config();
-
 struct config_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };

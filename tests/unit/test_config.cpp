@@ -86,6 +86,9 @@ TEST_CASE("config: namespaces and routes") {
   CHECK(error_of(R"({"auth": {"jwt_secret": "s"},
                      "namespaces": {"ops": {"access": "roles", "publish": true, "roles": ["a"]}}})")
             .find("namespaces.ops.publish") != std::string::npos);
+  CHECK(error_of(R"({"auth": {"jwt_secret": "s"},
+                     "namespaces": {"ops": {"access": "roles", "roles": ["admin", ""]}}})")
+            .find("namespaces.ops.roles") != std::string::npos);
   CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "namespaces": {"x": {"access": "everyone"}}})")
             .find("namespaces.x.access") != std::string::npos);
   CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "routes": [{"path": "ws/x"}]})")
