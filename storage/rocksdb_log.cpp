@@ -1,0 +1,362 @@
+// The event log in RocksDB. Key layout (one column family):
+//   'm' channel                     -> epoch length, epoch, big-endian last_event_id
+//   'e' channel '\0' be64(event_id) -> be64(timestamp_ms), payload
+//   'd' channel '\0' dedup key      -> be64(event_id), be64(at_ms)
+// The '\0' keeps "room1" from matching "room10" in prefix scans; big-endian
+// ids sort numerically.
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <algorithm>
+#include <thread>
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include "core/log.hpp"
+#include "core/time.hpp"
+#include "storage/event_log.hpp"
+
+namespace sb {
+
+namespace {
+
+void put_be64(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xff);
+}
+
+uint64_t get_be64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+std::string meta_key(const std::string& channel) { return "m" + channel; }
+
+std::string event_prefix(const std::string& channel) { return "e" + channel + '\0'; }
+
+std::string event_key(const std::string& channel, uint64_t id) {
+  auto k = event_prefix(channel);
+  put_be64(k, id);
+  return k;
+}
+
+std::string dedup_prefix(const std::string& channel) { return "d" + channel + '\0'; }
+
+std::string meta_value(const std::string& epoch, uint64_t last_id) {
+  std::string v(1, static_cast<char>(epoch.size()));
+  v += epoch;
+  put_be64(v, last_id);
+  return v;
+}
+
+bool parse_meta(const std::string& v, channel_meta& m) {
+  if (v.empty()) return false;
+  auto n = static_cast<unsigned char>(v[0]);
+  if (v.size() != std::size_t{1} + n + 8) return false;
+  m.epoch = v.substr(1, n);
+  m.last_event_id = get_be64(v.data() + 1 + n);
+  return true;
+}
+
+std::string event_value(const log_record& r) {
+  std::string v;
+  v.reserve(8 + r.payload.size());
+  put_be64(v, static_cast<uint64_t>(r.timestamp_ms));
+  v += r.payload;
+  return v;
+}
+
+std::optional<log_record> parse_event(const rocksdb::Slice& key, const rocksdb::Slice& value) {
+  if (key.size() < 9 || value.size() < 8) return std::nullopt;
+  log_record r;
+  r.event_id = get_be64(key.data() + key.size() - 8);
+  r.timestamp_ms = static_cast<int64_t>(get_be64(value.data()));
+  r.payload.assign(value.data() + 8, value.size() - 8);
+  return r;
+}
+
+std::string random_epoch() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+// Iterates keys with a prefix; the bound strings outlive the iterator.
+class prefix_scan {
+ public:
+  prefix_scan(rocksdb::DB* db, std::string prefix) : lower_(std::move(prefix)), upper_(lower_) {
+    upper_.back() = static_cast<char>(upper_.back() + 1);
+    upper_slice_ = upper_;
+    opts_.iterate_upper_bound = &upper_slice_;
+    it_.reset(db->NewIterator(opts_));
+  }
+
+  rocksdb::Iterator& it() { return *it_; }
+  const std::string& lower() const { return lower_; }
+
+ private:
+  std::string lower_;
+  std::string upper_;
+  rocksdb::Slice upper_slice_;
+  rocksdb::ReadOptions opts_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
+class rocksdb_log final : public event_log {
+ public:
+  explicit rocksdb_log(log_options options) : opts_(std::move(options)) {
+    std::error_code ec;
+    std::filesystem::create_directories(opts_.dir, ec);
+    if (ec) throw storage_error("cannot create data folder '" + opts_.dir + "': " + ec.message());
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    o.compression = rocksdb::kLZ4Compression;
+    o.bottommost_compression = rocksdb::kZSTD;
+    o.IncreaseParallelism(2);
+    rocksdb::DB* db = nullptr;
+    auto s = rocksdb::DB::Open(o, opts_.dir + "/events", &db);
+    if (!s.ok()) throw storage_error("cannot open the event log in '" + opts_.dir + "/events': " + s.ToString());
+    db_.reset(db);
+    writer_ = std::thread([this] { write_loop(); });
+    trimmer_ = std::thread([this] { trim_loop(); });
+  }
+
+  ~rocksdb_log() override {
+    {
+      std::lock_guard lk(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    writer_.join();
+    trimmer_.join();
+    db_->Close();
+  }
+
+  channel_meta open(const std::string& channel) override {
+    std::lock_guard lk(open_mu_);
+    channel_meta m;
+    std::string v;
+    auto s = db_->Get(rocksdb::ReadOptions{}, meta_key(channel), &v);
+    if (s.ok() && parse_meta(v, m)) {
+      m.first_event_id = first_id(channel);
+      return m;
+    }
+    if (!s.ok() && !s.IsNotFound()) throw storage_error("reading " + channel + ": " + s.ToString());
+    m.epoch = random_epoch();
+    rocksdb::WriteOptions wo;
+    wo.sync = opts_.sync;
+    s = db_->Put(wo, meta_key(channel), meta_value(m.epoch, 0));
+    if (!s.ok()) throw storage_error("creating " + channel + ": " + s.ToString());
+    return m;
+  }
+
+  std::vector<log_record> read_after(const std::string& channel, uint64_t after_id,
+                                     std::size_t limit) override {
+    std::vector<log_record> out;
+    prefix_scan scan(db_.get(), event_prefix(channel));
+    auto& it = scan.it();
+    for (it.Seek(event_key(channel, after_id + 1)); it.Valid() && out.size() < limit; it.Next())
+      if (auto r = parse_event(it.key(), it.value())) out.push_back(std::move(*r));
+    check(it.status(), channel);
+    return out;
+  }
+
+  std::vector<log_record> read_before(const std::string& channel, uint64_t before_id,
+                                      std::size_t limit) override {
+    std::vector<log_record> out;
+    if (before_id <= 1 || limit == 0) return out;
+    prefix_scan scan(db_.get(), event_prefix(channel));
+    auto& it = scan.it();
+    for (it.SeekForPrev(event_key(channel, before_id - 1)); it.Valid() && out.size() < limit;
+         it.Prev())
+      if (auto r = parse_event(it.key(), it.value())) out.push_back(std::move(*r));
+    check(it.status(), channel);
+    std::reverse(out.begin(), out.end());
+    return out;
+  }
+
+  std::optional<log_record> get(const std::string& channel, uint64_t event_id) override {
+    auto key = event_key(channel, event_id);
+    std::string v;
+    auto s = db_->Get(rocksdb::ReadOptions{}, key, &v);
+    if (s.IsNotFound()) return std::nullopt;
+    check(s, channel);
+    return parse_event(key, v);
+  }
+
+  std::vector<dedup_record> recent_dedup(const std::string& channel, int64_t now_ms) override {
+    std::vector<dedup_record> out;
+    prefix_scan scan(db_.get(), dedup_prefix(channel));
+    auto& it = scan.it();
+    for (it.Seek(scan.lower()); it.Valid(); it.Next()) {
+      if (it.value().size() != 16) continue;
+      dedup_record d;
+      d.key = it.key().ToString().substr(scan.lower().size());
+      d.event_id = get_be64(it.value().data());
+      d.at_ms = static_cast<int64_t>(get_be64(it.value().data() + 8));
+      if (d.at_ms > now_ms - opts_.dedup_window_ms) out.push_back(std::move(d));
+    }
+    check(it.status(), channel);
+    return out;
+  }
+
+  bool append(append_request req) override {
+    {
+      std::lock_guard lk(mu_);
+      if (queue_.size() >= opts_.max_queued_appends) return false;
+      queue_.push_back(std::move(req));
+    }
+    cv_.notify_all();
+    return true;
+  }
+
+  stats statistics() const override {
+    return {commits_.load(), events_.load(), trimmed_.load()};
+  }
+
+ private:
+  static void check(const rocksdb::Status& s, const std::string& channel) {
+    if (!s.ok()) throw storage_error("reading " + channel + ": " + s.ToString());
+  }
+
+  uint64_t first_id(const std::string& channel) {
+    prefix_scan scan(db_.get(), event_prefix(channel));
+    scan.it().Seek(scan.lower());
+    if (!scan.it().Valid()) return 0;
+    return get_be64(scan.it().key().data() + scan.it().key().size() - 8);
+  }
+
+  // Takes everything queued, commits it as one batch with one sync, then
+  // tells each requester.
+  void write_loop() {
+    std::deque<append_request> batch;
+    while (true) {
+      {
+        std::unique_lock lk(mu_);
+        cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        batch.swap(queue_);
+      }
+      rocksdb::WriteBatch wb;
+      uint64_t events = 0;
+      for (const auto& r : batch) {
+        for (const auto& rec : r.records) wb.Put(event_key(r.channel, rec.event_id), event_value(rec));
+        for (const auto& rec : r.rewrites) wb.Put(event_key(r.channel, rec.event_id), event_value(rec));
+        for (const auto& d : r.dedup) {
+          std::string v;
+          put_be64(v, d.event_id);
+          put_be64(v, static_cast<uint64_t>(d.at_ms));
+          wb.Put(dedup_prefix(r.channel) + d.key, v);
+        }
+        if (!r.records.empty())
+          wb.Put(meta_key(r.channel), meta_value(r.epoch, r.records.back().event_id));
+        events += r.records.size();
+      }
+      rocksdb::WriteOptions wo;
+      wo.sync = opts_.sync;
+      auto s = db_->Write(wo, &wb);
+      std::string error = s.ok() ? std::string{} : s.ToString();
+      if (!s.ok()) log::error("storage_write_failed", {{"why", error}, {"events", events}});
+      commits_ += 1;
+      events_ += s.ok() ? events : 0;
+      for (auto& r : batch)
+        if (r.done) r.done(error);
+      batch.clear();
+    }
+  }
+
+  void trim_loop() {
+    std::unique_lock lk(mu_);
+    while (!cv_.wait_for(lk, std::chrono::milliseconds(opts_.trim_interval_ms),
+                         [&] { return stopping_; })) {
+      lk.unlock();
+      trim_all();
+      lk.lock();
+    }
+  }
+
+  // Applies each channel's retention (count, then age) and expires old
+  // dedup entries. Deletes need no sync: a crash merely trims again.
+  void trim_all() {
+    std::vector<std::string> channels;
+    {
+      prefix_scan scan(db_.get(), "m");
+      for (scan.it().Seek("m"); scan.it().Valid(); scan.it().Next())
+        channels.push_back(scan.it().key().ToString().substr(1));
+    }
+    auto now = now_ms();
+    for (const auto& ch : channels) {
+      auto keep = opts_.retention_of ? opts_.retention_of(ch) : retention{};
+      trim_channel(ch, keep, now);
+      trim_dedup(ch, now);
+    }
+  }
+
+  void trim_channel(const std::string& ch, const retention& keep, int64_t now) {
+    std::string v;
+    channel_meta m;
+    if (!db_->Get(rocksdb::ReadOptions{}, meta_key(ch), &v).ok() || !parse_meta(v, m)) return;
+    uint64_t first = first_id(ch);
+    if (first == 0) return;
+    uint64_t cut = first;  // events below `cut` go
+    if (m.last_event_id >= keep.max_events && m.last_event_id - keep.max_events + 1 > cut)
+      cut = m.last_event_id - keep.max_events + 1;
+    {
+      prefix_scan scan(db_.get(), event_prefix(ch));
+      auto& it = scan.it();
+      for (it.Seek(event_key(ch, cut)); it.Valid(); it.Next()) {
+        if (it.value().size() < 8) break;
+        if (static_cast<int64_t>(get_be64(it.value().data())) > now - keep.max_age_ms) break;
+        cut = get_be64(it.key().data() + it.key().size() - 8) + 1;
+      }
+    }
+    if (cut <= first) return;
+    auto s = db_->DeleteRange(rocksdb::WriteOptions{}, db_->DefaultColumnFamily(),
+                              event_key(ch, first), event_key(ch, cut));
+    if (!s.ok()) {
+      log::warn("trim_failed", {{"channel", ch}, {"why", s.ToString()}});
+      return;
+    }
+    trimmed_ += cut - first;
+    log::debug("trimmed", {{"channel", ch}, {"below", cut}});
+  }
+
+  void trim_dedup(const std::string& ch, int64_t now) {
+    rocksdb::WriteBatch wb;
+    prefix_scan scan(db_.get(), dedup_prefix(ch));
+    auto& it = scan.it();
+    for (it.Seek(scan.lower()); it.Valid(); it.Next())
+      if (it.value().size() != 16 ||
+          static_cast<int64_t>(get_be64(it.value().data() + 8)) <= now - opts_.dedup_window_ms)
+        wb.Delete(it.key());
+    if (wb.Count() > 0) db_->Write(rocksdb::WriteOptions{}, &wb);
+  }
+
+  log_options opts_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::mutex open_mu_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<append_request> queue_;
+  bool stopping_ = false;
+  std::thread writer_;
+  std::thread trimmer_;
+
+  std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> events_{0};
+  std::atomic<uint64_t> trimmed_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<event_log> open_rocksdb_log(log_options options) {
+  return std::make_unique<rocksdb_log>(std::move(options));
+}
+
+}  // namespace sb
