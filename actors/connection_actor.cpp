@@ -65,8 +65,9 @@ void join_from(conn_actor* self, caf::actor hub, const config* cfg, std::size_t 
     greet(self, *cfg);
     return;
   }
-  self->request(hub, request_timeout, join_atom::value, st.args.channels[i],
-                member{caf::actor{self}, st.args.out, st.user})
+  join_request req{member{caf::actor{self}, st.args.out, st.user, {}}, st.args.last_event_id, {},
+                   {}, false};
+  self->request(hub, request_timeout, join_atom::value, st.args.channels[i], std::move(req))
       .await(
           [=](joined& j) {
             self->state.channels.emplace_back(j.position.channel, j.channel);
@@ -113,7 +114,7 @@ void publish(conn_actor* self, const config& cfg, wire::command& c) {
   c.body.user = st.user;
   self->request(st.user_actor, request_timeout, publish_atom::value, ch->second, std::move(c.body))
       .then(
-          [=, id = c.id](uint64_t event_id) {
+          [=, id = c.id](uint64_t event_id, const std::string&) {
             if (!id.empty()) self->state.args.out->send(wire::ack(id, event_id));
           },
           [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
@@ -133,13 +134,11 @@ void subscribe(conn_actor* self, caf::actor hub, const config& cfg, const wire::
     reply_error(self, "invalid_message", "already subscribed to " + c.channel, c.id);
     return;
   }
-  self->request(hub, request_timeout, join_atom::value, c.channel,
-                member{caf::actor{self}, st.args.out, st.user})
+  join_request req{member{caf::actor{self}, st.args.out, st.user, {}}, c.since, c.epoch, c.id,
+                   true};
+  self->request(hub, request_timeout, join_atom::value, c.channel, std::move(req))
       .then(
-          [=, id = c.id](joined& j) {
-            self->state.channels.emplace_back(j.position.channel, j.channel);
-            self->state.args.out->send(wire::subscription(true, j.position, id));
-          },
+          [=](joined& j) { self->state.channels.emplace_back(j.position.channel, j.channel); },
           [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
 }
 
@@ -159,6 +158,46 @@ void unsubscribe(conn_actor* self, const wire::command& c) {
             self->state.args.out->send(wire::subscription(false, p, id));
           },
           [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
+}
+
+// subscribe/unsubscribe{notification_types}: narrows what the route's
+// channels deliver to this connection.
+void filter(conn_actor* self, const wire::command& c) {
+  auto& st = self->state;
+  if (!st.args.notification_filter) {
+    reply_error(self, "forbidden", "notification filters are only for /ws/notifications/", c.id);
+    return;
+  }
+  bool add = c.type == wire::command_type::subscribe;
+  for (auto& [name, channel] : st.channels)
+    self->send(channel, filter_atom::value, caf::actor{self}, c.notification_types, add);
+  if (!c.id.empty()) st.args.out->send(wire::ack(c.id));
+}
+
+void history(conn_actor* self, const wire::command& c) {
+  auto* ch = target(self, c);
+  if (!ch) return;
+  history_query q{std::nullopt, c.before, c.limit};
+  self->request(ch->second, request_timeout, history_atom::value, q)
+      .then(
+          [=, name = ch->first, id = c.id](const history_page& page) {
+            self->state.args.out->send(wire::history(name, page.payloads, page.has_more, id));
+          },
+          [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
+}
+
+void replay_request(conn_actor* self, const wire::command& c) {
+  if (c.positions.empty()) {
+    if (auto* ch = target(self, c))
+      self->send(ch->second, replay_atom::value, caf::actor{self}, *c.since, c.id);
+    return;
+  }
+  for (auto& [name, since] : c.positions) {
+    if (auto* channel = find_channel(self, name))
+      self->send(*channel, replay_atom::value, caf::actor{self}, since, c.id);
+    else
+      reply_error(self, "forbidden", "not subscribed to " + name, c.id);
+  }
 }
 
 void handle(conn_actor* self, caf::actor hub, const config& cfg, wire::command& c) {
@@ -193,12 +232,18 @@ void handle(conn_actor* self, caf::actor hub, const config& cfg, wire::command& 
     case t::subscribe:
     case t::unsubscribe:
       if (!c.notification_types.empty()) {
-        reply_error(self, "forbidden", "notification filters are not supported on this route", c.id);
+        filter(self, c);
       } else if (c.type == t::subscribe) {
         subscribe(self, hub, cfg, c);
       } else {
         unsubscribe(self, c);
       }
+      break;
+    case t::history:
+      history(self, c);
+      break;
+    case t::replay_request:
+      replay_request(self, c);
       break;
   }
 }
@@ -227,6 +272,12 @@ caf::behavior connection(conn_actor* self, caf::actor hub, const config* cfg,
           });
   return {
       [=](wire::command& c) { handle(self, hub, *cfg, c); },
+      [=](kick_atom, uint16_t code) {
+        log::info("conn_kicked", {{"conn", self->state.args.id}, {"user", self->state.user.id},
+                                  {"code", code}});
+        self->state.args.out->close(code, "disconnected by the server");
+        self->quit();
+      },
       [=](closed_atom) {
         log::info("conn_close", {{"conn", self->state.args.id}, {"user", self->state.user.id}});
         self->quit();

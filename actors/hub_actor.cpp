@@ -6,6 +6,7 @@
 #include "actors/messages.hpp"
 #include "actors/user_actor.hpp"
 #include "core/log.hpp"
+#include "storage/event_log.hpp"
 
 namespace sb {
 
@@ -43,7 +44,7 @@ void forget(directory& dir, const caf::actor_addr& who) {
     }
 }
 
-caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg) {
+caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg, event_log* log) {
   self->set_down_handler([=](caf::down_msg& dm) {
     forget(self->state.channels, dm.source);
     forget(self->state.users, dm.source);
@@ -62,6 +63,11 @@ caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg) {
     ++e.forwarded;
     return e;
   };
+  auto channel_of = [=](const std::string& name) {
+    return entry(self->state.channels, name, [&] {
+             return spawn_channel(self, caf::actor{self}, name, cfg->namespace_of(name), log);
+           }).actor;
+  };
   return {
       [=](connect_atom, const std::string& user_id, const caf::actor& conn) {
         auto& e = entry(self->state.users, user_id, [&] {
@@ -69,11 +75,23 @@ caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg) {
         });
         return self->delegate(e.actor, register_atom::value, conn);
       },
-      [=](join_atom, const std::string& channel, const member& m) {
-        auto& e = entry(self->state.channels, channel, [&] {
-          return spawn_channel(self, caf::actor{self}, channel, cfg->namespace_of(channel));
-        });
-        return self->delegate(e.actor, join_atom::value, m);
+      [=](join_atom, const std::string& channel, join_request& req) {
+        return self->delegate(channel_of(channel), join_atom::value, std::move(req));
+      },
+      [=](api_atom, publish_atom, const std::string& channel, draft& d) {
+        return self->delegate(channel_of(channel), api_atom::value, publish_atom::value,
+                              std::move(d));
+      },
+      [=](api_atom, history_atom, const std::string& channel, const history_query& q) {
+        return self->delegate(channel_of(channel), api_atom::value, history_atom::value, q);
+      },
+      [=](api_atom, presence_atom, const std::string& channel) {
+        return self->delegate(channel_of(channel), api_atom::value, presence_atom::value);
+      },
+      [=](kick_atom, const std::string& user_id, uint16_t code) -> caf::result<caf::message> {
+        auto it = self->state.users.find(user_id);
+        if (it == self->state.users.end()) return caf::make_message(uint32_t{0});
+        return self->delegate(it->second.actor, kick_atom::value, code);
       },
       [=](idle_atom, channel_atom, const std::string& name, uint64_t handled) {
         retire(self, self->state.channels, name, handled);
@@ -86,8 +104,8 @@ caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg) {
 
 }  // namespace
 
-caf::actor spawn_hub(caf::actor_system& sys, const config& cfg) {
-  return sys.spawn(hub, &cfg);
+caf::actor spawn_hub(caf::actor_system& sys, const config& cfg, event_log* log) {
+  return sys.spawn(hub, &cfg, log);
 }
 
 }  // namespace sb

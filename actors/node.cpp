@@ -5,10 +5,15 @@
 #include "actors/connection_actor.hpp"
 #include "actors/hub_actor.hpp"
 #include "actors/messages.hpp"
+#include "storage/event_log.hpp"
 
 namespace sb {
 
 namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto api_timeout = 10s;
 
 // Built in code, not parsed: CAF would otherwise read a stray
 // caf-application.ini from the working directory.
@@ -29,16 +34,46 @@ class actor_link final : public connection_link {
   caf::actor actor_;
 };
 
+log_options storage_options(const config& cfg) {
+  log_options o;
+  o.dir = cfg.data_dir;
+  o.sync = cfg.storage.sync;
+  o.retention_of = [&cfg](const std::string& channel) {
+    const auto& ns = cfg.namespace_of(channel);
+    return retention{ns.history_size,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(ns.history_ttl).count()};
+  };
+  return o;
+}
+
+std::string code_of(const caf::error& e) {
+  auto text = describe(e);
+  return text.code ? text.code : "internal_error";
+}
+
+// Runs one request to the hub from a short-lived actor, so that callers
+// outside the actor system never block.
+template <class OnOk, class OnError, class... Ts>
+void ask(caf::actor_system& sys, const caf::actor& hub, OnOk ok, OnError fail, Ts... xs) {
+  sys.spawn([=](caf::event_based_actor* self) {
+    self->request(hub, api_timeout, xs...).then(ok, [=](caf::error& e) { fail(code_of(e)); });
+  });
+}
+
 }  // namespace
 
+// Member order matters: the log is closed (flushing its last appends, whose
+// callbacks message actors) before the actor system goes away.
 struct actor_node::impl {
-  explicit impl(const config& c) : cfg(c), sys_cfg(c), sys(sys_cfg) {
-    hub = spawn_hub(sys, cfg);
+  explicit impl(const config& c)
+      : cfg(c), sys_cfg(c), sys(sys_cfg), log(open_rocksdb_log(storage_options(c))) {
+    hub = spawn_hub(sys, cfg, log.get());
   }
 
   const config& cfg;
   system_config sys_cfg;
   caf::actor_system sys;
+  std::unique_ptr<event_log> log;
   caf::actor hub;
 };
 
@@ -49,6 +84,41 @@ actor_node::~actor_node() { shutdown(); }
 std::unique_ptr<connection_link> actor_node::open(connection_args args) {
   return std::make_unique<actor_link>(spawn_connection(impl_->sys, impl_->hub, impl_->cfg,
                                                        std::move(args)));
+}
+
+void actor_node::publish(const std::string& channel, draft d,
+                         std::function<void(api_published)> done) {
+  ask(
+      impl_->sys, impl_->hub,
+      [=](uint64_t id, const std::string& epoch) { done({channel, id, epoch, {}}); },
+      [=](std::string code) { done({channel, 0, {}, std::move(code)}); }, api_atom::value,
+      publish_atom::value, channel, std::move(d));
+}
+
+void actor_node::history(const std::string& channel, std::optional<uint64_t> since,
+                         std::optional<uint64_t> before, std::size_t limit,
+                         std::function<void(api_history)> done) {
+  ask(
+      impl_->sys, impl_->hub,
+      [=](history_page& page) {
+        done({std::move(page.epoch), std::move(page.payloads), page.has_more, {}});
+      },
+      [=](std::string code) { done({{}, {}, false, std::move(code)}); }, api_atom::value,
+      history_atom::value, channel, history_query{since, before, limit});
+}
+
+void actor_node::presence(const std::string& channel, std::function<void(api_presence)> done) {
+  ask(
+      impl_->sys, impl_->hub,
+      [=](std::vector<wire::presence_entry>& users) { done({std::move(users), {}}); },
+      [=](std::string code) { done({{}, std::move(code)}); }, api_atom::value,
+      presence_atom::value, channel);
+}
+
+void actor_node::disconnect(const std::string& user_id, std::function<void(uint32_t)> done) {
+  ask(
+      impl_->sys, impl_->hub, [=](uint32_t n) { done(n); }, [=](std::string) { done(0); },
+      kick_atom::value, user_id, uint16_t{4005});
 }
 
 void actor_node::shutdown() {

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,7 @@ struct connection_args {
   std::vector<std::string> channels;  // the route's channels, access checked
   bool multiplex = false;             // the client may subscribe to more
   bool notification_filter = false;   // subscribe{notification_types} allowed
+  std::optional<uint64_t> last_event_id;  // ?last_event_id=N: replay on connect
   std::string remote;                 // peer address, for logs
   std::string path;                   // route path, for logs
   outbound_ptr out;
@@ -36,12 +39,42 @@ class connection_link {
   virtual void closed() = 0;
 };
 
+// Answers for the server API. `error` is a PROTOCOL error code (empty on
+// success); the callbacks run on an actor thread.
+struct api_published {
+  std::string channel;
+  uint64_t event_id = 0;
+  std::string epoch;
+  std::string error;
+};
+
+struct api_history {
+  std::string epoch;
+  std::vector<std::string> payloads;  // event JSON, oldest first
+  bool has_more = false;
+  std::string error;
+};
+
+struct api_presence {
+  std::vector<wire::presence_entry> users;
+  std::string error;
+};
+
 class actor_node {
  public:
+  // Opens the event log under cfg.data_dir; throws storage_error on failure.
   explicit actor_node(const config& cfg);
   ~actor_node();
 
   std::unique_ptr<connection_link> open(connection_args args);
+
+  void publish(const std::string& channel, draft d, std::function<void(api_published)> done);
+  void history(const std::string& channel, std::optional<uint64_t> since,
+               std::optional<uint64_t> before, std::size_t limit,
+               std::function<void(api_history)> done);
+  void presence(const std::string& channel, std::function<void(api_presence)> done);
+  // Closes the user's connections with 4005; reports how many there were.
+  void disconnect(const std::string& user_id, std::function<void(uint32_t)> done);
 
   // Stops every actor; call once all sockets are closed.
   void shutdown();

@@ -13,7 +13,7 @@ namespace {
 
 struct user_state {
   std::string id;
-  std::vector<caf::actor_addr> connections;
+  std::vector<caf::actor> connections;
   rate_limiter bucket{1, 1};
   uint64_t registrations = 0;  // handled requests forwarded by the hub
 };
@@ -25,7 +25,9 @@ caf::behavior user(caf::stateful_actor<user_state>* self, caf::actor hub, std::s
   st.bucket = rate_limiter{limits.rate_limit_per_second, limits.rate_limit_burst};
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& conns = self->state.connections;
-    conns.erase(std::remove(conns.begin(), conns.end(), dm.source), conns.end());
+    conns.erase(std::remove_if(conns.begin(), conns.end(),
+                               [&](const caf::actor& c) { return c.address() == dm.source; }),
+                conns.end());
     if (conns.empty())
       self->send(hub, idle_atom::value, user_atom::value, self->state.id,
                  self->state.registrations);
@@ -41,7 +43,7 @@ caf::behavior user(caf::stateful_actor<user_state>* self, caf::actor hub, std::s
             self->send(hub, idle_atom::value, user_atom::value, st.id, st.registrations);
           return make_error(sb_error::too_many_connections);
         }
-        st.connections.push_back(conn.address());
+        st.connections.push_back(conn);
         self->monitor(conn);
         return caf::actor{self};
       },
@@ -51,6 +53,12 @@ caf::behavior user(caf::stateful_actor<user_state>* self, caf::actor hub, std::s
           return make_error(sb_error::rate_limited);
         }
         return self->delegate(channel, publish_atom::value, std::move(d));
+      },
+      [=](kick_atom, uint16_t code) {
+        for (auto& c : self->state.connections) self->send(c, kick_atom::value, code);
+        log::info("user_kicked", {{"user", self->state.id},
+                                  {"connections", self->state.connections.size()}});
+        return static_cast<uint32_t>(self->state.connections.size());
       },
       [=](idle_atom) {
         if (self->state.connections.empty()) self->quit();

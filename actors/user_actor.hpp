@@ -3,6 +3,7 @@
 //
 //   (register_atom, conn)              -> caf::actor (itself) | too_many_connections
 //   (publish_atom, channel, draft)     -> uint64_t event_id (from the channel) | rate_limited
+//   (kick_atom, code)                  -> uint32_t: closes every connection with `code`
 //   (idle_atom)                        the hub agrees it may stop
 #pragma once
 

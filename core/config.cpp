@@ -242,6 +242,11 @@ void read_config(const json& root, config& cfg) {
     l.slow_consumer_grace = std::chrono::milliseconds(grace_ms);
     r.done();
   }
+  if (auto storage = top.find("storage")) {
+    object_reader r{*storage, "storage"};
+    r.read("sync", cfg.storage.sync);
+    r.done();
+  }
   if (auto log = top.find("log")) {
     object_reader r{*log, "log"};
     r.read("level", cfg.log.level);

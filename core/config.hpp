@@ -66,6 +66,10 @@ struct auth_config {
   std::vector<std::string> api_keys;
 };
 
+struct storage_config {
+  bool sync = true;  // fsync the write-ahead log on every group commit
+};
+
 struct log_config {
   std::string level = "info";   // debug, info, warn, error
   std::string format = "plain"; // plain or json
@@ -78,6 +82,7 @@ struct config {
   http_config http;
   limits_config limits;
   auth_config auth;
+  storage_config storage;
   log_config log;
   std::map<std::string, namespace_config> namespaces;
   std::vector<route_config> routes;

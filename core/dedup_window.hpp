@@ -32,6 +32,9 @@ class dedup_window {
     if (ids_.emplace(key, event_id).second) order_.push_back({now_ms, key});
   }
 
+  // Forgets a key whose event was never stored (the append failed).
+  void forget(const std::string& key) { ids_.erase(key); }
+
   std::size_t size() const { return ids_.size(); }
 
  private:

@@ -17,8 +17,9 @@ struct user_ref {
   std::string role;
 };
 
-// The stored-event frames a client may send (PROTOCOL section 4).
-enum class event_kind { message, read, reaction, remove };
+// The stored-event frames a client may send (PROTOCOL section 4), and app
+// events published through the server API.
+enum class event_kind { message, read, reaction, remove, app };
 
 // What a client asks a channel to store; the channel adds id and time.
 struct draft {
@@ -30,6 +31,8 @@ struct draft {
   uint64_t message_id = 0;           // read, reaction, delete
   std::string emoji;                 // reaction
   bool remove = false;               // reaction: action "remove"
+  std::string app_type;              // app: the event's `type`
+  std::string data_json;             // app: the published `data` object, as JSON text
 };
 
 // A sequenced event of a channel.
@@ -40,5 +43,17 @@ struct event {
   draft body;
   bool deleted = false;  // a message whose content was removed by a delete
 };
+
+// The `type` a client sees for an event (what notification filters match).
+inline std::string event_type(const draft& d) {
+  switch (d.kind) {
+    case event_kind::message: return "message";
+    case event_kind::read: return "read";
+    case event_kind::reaction: return "reaction";
+    case event_kind::remove: return "delete";
+    case event_kind::app: return d.app_type;
+  }
+  return {};
+}
 
 }  // namespace sb

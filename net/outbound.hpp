@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace sb {
 
@@ -33,6 +34,10 @@ class outbound {
   // Queues a frame; never blocks. A queue over its bounds closes the
   // connection with 4009 and drops the frame.
   virtual void send(frame_ptr frame) = 0;
+
+  // Queues a replay: bounded by the channel's retention rather than by the
+  // queue's limits, so a client can always catch up on what is retained.
+  virtual void send_replay(std::vector<frame_ptr> frames) = 0;
 
   // Sends a close frame after what is queued, then closes the socket.
   virtual void close(uint16_t code, std::string reason) = 0;

@@ -33,6 +33,17 @@ class outbound_queue {
     return wake();
   }
 
+  // Queues frames past the bounds (a replay, bounded by retention instead).
+  verdict push_unbounded(std::vector<frame_ptr> frames) {
+    std::lock_guard lk(mu_);
+    if (closing_) return verdict::closed;
+    for (auto& f : frames) {
+      bytes_ += f->bytes.size();
+      frames_.push_back(std::move(f));
+    }
+    return wake();
+  }
+
   // Puts the greeting first and lets writing begin.
   verdict start(frame_ptr greeting) {
     std::lock_guard lk(mu_);

@@ -43,6 +43,12 @@ constexpr std::size_t read_chunk = 64 * 1024;
 
 std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 
+std::optional<uint64_t> parse_event_id(const std::string& s) {
+  if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return std::stoull(s);
+}
+
 // Anything the server must be able to close at shutdown.
 class closable {
  public:
@@ -133,6 +139,10 @@ class ws_session final : public outbound,
     schedule(v);
   }
 
+  void send_replay(std::vector<frame_ptr> frames) override {
+    schedule(queue_.push_unbounded(std::move(frames)));
+  }
+
   void close(uint16_t code, std::string reason) override {
     auto f = std::make_shared<wire_frame>();
     f->bytes = ws::encode_close(code, reason);
@@ -182,6 +192,8 @@ class ws_session final : public outbound,
     args.notification_filter = route.route->notification_filter;
     args.remote = remote_;
     args.path = path_;
+    if (auto it = target.query.find("last_event_id"); it != target.query.end())
+      args.last_event_id = parse_event_id(it->second);
     args.out = shared_from_this();
     link_ = srv_.node.open(std::move(args));
   }

@@ -1,5 +1,7 @@
 #include "net/wire.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "core/channel_name.hpp"
@@ -82,7 +84,41 @@ void parse_reaction(const json& j, command& c) {
   c.body.remove = action == "remove";
 }
 
+std::optional<uint64_t> position_field(const json& j, const char* key) {
+  auto v = field(j, key);
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_number_unsigned()) invalid(std::string{key} + " must be an event id (0 or more)");
+  return v->get<uint64_t>();
+}
+
+void parse_replay_request(const json& j, command& c) {
+  c.since = position_field(j, "last_event_id");
+  if (auto p = field(j, "positions")) {
+    if (!p->is_object()) invalid("positions must be an object of channel: event id");
+    for (auto it = p->begin(); it != p->end(); ++it) {
+      if (!valid_channel_name(it.key()) || !it.value().is_number_unsigned())
+        invalid("positions must be an object of channel: event id");
+      c.positions.emplace_back(it.key(), it.value().get<uint64_t>());
+    }
+  }
+  if (!c.since && c.positions.empty()) invalid("last_event_id or positions is required");
+}
+
+void parse_history(const json& j, command& c) {
+  c.before = position_field(j, "before");
+  if (auto l = field(j, "limit"); l && !l->is_null()) {
+    if (!l->is_number_unsigned() || l->get<uint64_t>() == 0)
+      invalid("limit must be a positive integer");
+    c.limit = std::min<uint64_t>(l->get<uint64_t>(), 500);
+  }
+}
+
 void parse_subscription(const json& j, command& c) {
+  c.since = position_field(j, "since");
+  if (auto e = field(j, "epoch"); e && !e->is_null()) {
+    if (!e->is_string()) invalid("epoch must be a string");
+    c.epoch = e->get<std::string>();
+  }
   if (auto types = field(j, "notification_types")) {
     if (!types->is_array()) invalid("notification_types must be a list of strings");
     for (const auto& t : *types) {
@@ -123,6 +159,12 @@ void parse_body(const std::string& type, const json& j, command& c) {
   } else if (type == "subscribe" || type == "unsubscribe") {
     c.type = type == "subscribe" ? t::subscribe : t::unsubscribe;
     parse_subscription(j, c);
+  } else if (type == "history") {
+    c.type = t::history;
+    parse_history(j, c);
+  } else if (type == "replay_request") {
+    c.type = t::replay_request;
+    parse_replay_request(j, c);
   } else {
     throw bad_field{"unknown_type", "unknown frame type '" + type + "'"};
   }
@@ -234,8 +276,86 @@ frame_ptr stored_event(const event& e) {
       j["user_id"] = user_id_json(b.user);
       j["message_id"] = b.message_id;
       break;
+    case event_kind::app:
+      j["type"] = b.app_type;
+      j["data"] = json::parse(b.data_json, nullptr, false);
+      break;
   }
   return text_frame(dump(j));
+}
+
+std::string payload_of(const frame_ptr& live) { return std::string{live->payload()}; }
+
+std::optional<event> parse_stored(const std::string& channel, std::string_view payload) {
+  json j = json::parse(payload, nullptr, false);
+  if (!j.is_object() || !j.contains("type") || !j["type"].is_string() ||
+      !j.value("event_id", json()).is_number_unsigned())
+    return std::nullopt;
+  auto user_of = [&](const char* key) {
+    user_ref u;
+    const auto& v = j.value(key, json());
+    u.numeric = v.is_number();
+    u.id = v.is_string() ? v.get<std::string>() : v.dump();
+    return u;
+  };
+  event e;
+  e.channel = channel;
+  e.event_id = j["event_id"].get<uint64_t>();
+  auto type = j["type"].get<std::string>();
+  auto& b = e.body;
+  b.message_id = j.value("message_id", json(0)).is_number_unsigned() ? j["message_id"].get<uint64_t>() : 0;
+  if (type == "message") {
+    b.kind = event_kind::message;
+    b.user = user_of("sender_id");
+    b.user.name = j.value("sender_name", b.user.id);
+    b.content = j.value("content", "");
+    if (j.value("reply_to", json()).is_number_unsigned()) b.reply_to = j["reply_to"].get<uint64_t>();
+    e.deleted = j.value("deleted", false);
+  } else if (type == "read" || type == "reaction" || type == "delete") {
+    b.kind = type == "read" ? event_kind::read
+             : type == "reaction" ? event_kind::reaction : event_kind::remove;
+    b.user = user_of("user_id");
+    b.emoji = j.value("emoji", "");
+    b.remove = j.value("action", "") == "remove";
+  } else {
+    b.kind = event_kind::app;
+    b.app_type = type;
+    b.data_json = j.value("data", json::object()).dump();
+  }
+  return e;
+}
+
+frame_ptr replayed(std::string_view payload) {
+  if (payload.size() < 2 || payload.front() != '{') return text_frame(std::string{payload});
+  std::string out = "{\"replayed\":true,";
+  out.append(payload.substr(1));
+  return text_frame(std::move(out));
+}
+
+frame_ptr replay_complete(const channel_position& position, bool gap, const std::string& id) {
+  json j = {{"type", "replay_complete"},
+            {"channel", position.channel},
+            {"epoch", position.epoch},
+            {"last_event_id", position.last_event_id},
+            {"gap", gap}};
+  if (!id.empty()) j["id"] = id;
+  return text_frame(dump(j));
+}
+
+frame_ptr history(const std::string& channel, const std::vector<std::string>& payloads,
+                  bool has_more, const std::string& id) {
+  // The stored payloads are JSON objects already: splice them in unparsed.
+  json head = {{"type", "history"}, {"channel", channel}, {"has_more", has_more}};
+  if (!id.empty()) head["id"] = id;
+  std::string out = dump(head);
+  out.pop_back();
+  out += ",\"events\":[";
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    if (i) out += ',';
+    out += payloads[i];
+  }
+  out += "]}";
+  return text_frame(std::move(out));
 }
 
 frame_ptr typing(const std::string& channel, const user_ref& user, bool is_typing) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -16,7 +17,7 @@ namespace sb::wire {
 
 enum class command_type {
   message, typing, read, reaction, remove, ping, presence,
-  subscribe, unsubscribe,
+  subscribe, unsubscribe, history, replay_request,
 };
 
 // A client frame that passed validation of its shape and field types.
@@ -29,6 +30,11 @@ struct command {
   bool is_typing = false;
   std::string timestamp_json;  // ping: the `timestamp` value as sent
   std::vector<std::string> notification_types;
+  std::optional<uint64_t> since;    // subscribe, replay_request (last_event_id)
+  std::string epoch;                // subscribe
+  std::vector<std::pair<std::string, uint64_t>> positions;  // replay_request
+  std::optional<uint64_t> before;   // history
+  std::size_t limit = 50;           // history, clamped to 500
 };
 
 // Why a client frame was refused (PROTOCOL section 4 error codes).
@@ -55,6 +61,15 @@ frame_ptr connection_established(const user_ref& user, const std::string& node,
 frame_ptr subscription(bool subscribed, const channel_position& position,
                        const std::string& id);
 frame_ptr stored_event(const event& e);
+// The stored form of an event is its live JSON; these read it back and
+// derive the replayed frame (the same JSON plus "replayed": true).
+std::string payload_of(const frame_ptr& live);
+std::optional<event> parse_stored(const std::string& channel, std::string_view payload);
+frame_ptr replayed(std::string_view payload);
+frame_ptr replay_complete(const channel_position& position, bool gap, const std::string& id);
+frame_ptr history(const std::string& channel, const std::vector<std::string>& payloads,
+                  bool has_more, const std::string& id);
+
 frame_ptr typing(const std::string& channel, const user_ref& user, bool is_typing);
 frame_ptr membership(bool joined, const std::string& channel, const user_ref& user,
                      int64_t timestamp_ms);

@@ -89,3 +89,12 @@ TEST_CASE("outbound queue: kill drops everything") {
   CHECK(q.size() == 0);
   CHECK(q.push(frame(1)) == verdict::closed);
 }
+
+TEST_CASE("outbound queue: a replay may exceed the bounds, later frames may not") {
+  outbound_queue q(2, 1000);
+  q.start(frame(1));
+  std::vector<sb::frame_ptr> replay{frame(1), frame(1), frame(1)};
+  CHECK(q.push_unbounded(std::move(replay)) == verdict::queued);
+  CHECK(q.size() == 4);
+  CHECK(q.push(frame(1)) == verdict::overflow);
+}
