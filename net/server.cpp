@@ -21,6 +21,7 @@
 #include "core/channel_name.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
+#include "net/api.hpp"
 #include "net/jwt.hpp"
 #include "net/outbound_queue.hpp"
 #include "net/router.hpp"
@@ -479,7 +480,33 @@ class http_session final : public closable, public std::enable_shared_from_this<
       upgrade(req, *target);
       return;
     }
+    if (api::is_api_path(target->path)) {
+      call_api(req, *target);
+      return;
+    }
     respond(route_http(req, *target), req.keep_alive());
+  }
+
+  // The answer comes back on an actor thread; the response is written on
+  // this session's strand, and the next request is read only after it.
+  void call_api(const http::request<http::string_body>& req, const request_target& target) {
+    api::request r;
+    r.method = std::string{sv(req.method_string())};
+    r.path = target.path;
+    r.query = target.query;
+    r.authorization = std::string{sv(req[http::field::authorization])};
+    r.body = req.body();
+    auto version = req.version();
+    bool keep_alive = req.keep_alive();
+    api::handle(srv_.cfg, srv_.node, r,
+                [self = shared_from_this(), version, keep_alive](api::response res) {
+                  asio::post(self->stream_.get_executor(),
+                             [self, version, keep_alive, res = std::move(res)]() mutable {
+                               self->respond(json_response(static_cast<http::status>(res.status),
+                                                           std::move(res.body), version),
+                                             keep_alive);
+                             });
+                });
   }
 
   http::response<http::string_body> route_http(const http::request<http::string_body>& req,
@@ -517,9 +544,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
                                                           std::string_view code,
                                                           std::string_view message,
                                                           unsigned version) {
-    nlohmann::json body = {{"error", code}, {"message", message}};
-    return json_response(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                         version);
+    return json_response(status, api::error_body(code, message), version);
   }
 
   void respond(http::response<http::string_body> res, bool keep_alive) {

@@ -377,14 +377,26 @@ frame_ptr membership(bool joined, const std::string& channel, const user_ref& us
   return text_frame(dump(j));
 }
 
-frame_ptr presence(const std::string& channel, const std::vector<presence_entry>& users,
-                   const std::string& id) {
+namespace {
+
+json users_array(const std::vector<presence_entry>& users) {
   json list = json::array();
   for (const auto& u : users)
     list.push_back({{"user_id", user_id_json(u.user)},
                     {"username", u.user.name},
                     {"connections", u.connections}});
-  json j = {{"type", "presence"}, {"channel", channel}, {"users", std::move(list)}};
+  return list;
+}
+
+}  // namespace
+
+std::string users_json(const std::vector<presence_entry>& users) {
+  return dump(users_array(users));
+}
+
+frame_ptr presence(const std::string& channel, const std::vector<presence_entry>& users,
+                   const std::string& id) {
+  json j = {{"type", "presence"}, {"channel", channel}, {"users", users_array(users)}};
   if (!id.empty()) j["id"] = id;
   return text_frame(dump(j));
 }

@@ -78,6 +78,8 @@ struct presence_entry {
   user_ref user;
   unsigned connections = 0;
 };
+// `[{"user_id", "username", "connections"}, ...]`
+std::string users_json(const std::vector<presence_entry>& users);
 frame_ptr presence(const std::string& channel, const std::vector<presence_entry>& users,
                    const std::string& id);
 
