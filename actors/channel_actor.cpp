@@ -8,6 +8,7 @@
 #include "actors/messages.hpp"
 #include "core/dedup_window.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 #include "core/time.hpp"
 #include "storage/event_log.hpp"
 
@@ -131,6 +132,7 @@ void on_appended(channel_actor* self, const caf::actor& hub, const std::string& 
   auto batch = std::move(st.inflight);
   st.inflight.clear();
   if (error.empty()) {
+    std::size_t delivered = 0;
     for (auto& p : batch) {
       st.durable_id = p.ev.e.event_id;
       if (p.tombstone) {
@@ -141,10 +143,15 @@ void on_appended(channel_actor* self, const caf::actor& hub, const std::string& 
         }
       }
       for (auto& m : st.members)
-        if (wants(m, p.ev.e)) m.out->send(p.ev.live);
+        if (wants(m, p.ev.e)) {
+          m.out->send(p.ev.live);
+          ++delivered;
+        }
       for (auto& w : p.waiters) w.deliver(p.ev.e.event_id, st.epoch);
       remember(st, std::move(p.ev), max_cached_events);
     }
+    metrics::node().events_stored += batch.size();
+    metrics::node().frames_delivered += delivered;
   } else {
     // Ids after the failed batch were promised to no one yet: give them back.
     log::error("append_failed", {{"channel", st.name}, {"events", batch.size() + st.pending.size()},
@@ -222,6 +229,8 @@ void replay(channel_state& st, const member& m, uint64_t since, bool same_epoch,
       if (c.e.event_id >= next && wants(m, c.e)) frames.push_back(replay_frame(c));
   }
   frames.push_back(wire::replay_complete({st.name, st.epoch, st.durable_id}, gap, reply_id));
+  metrics::node().replays++;
+  if (gap) metrics::node().replay_gaps++;
   m.out->send_replay(std::move(frames));
 }
 
@@ -292,6 +301,8 @@ caf::behavior channel(channel_actor* self, caf::actor hub, std::string name,
   auto& st = self->state;
   st.name = std::move(name);
   st.log = log;
+  metrics::node().channels++;
+  self->attach_functor([] { metrics::node().channels--; });
   auto meta = log->open(st.name);
   st.epoch = meta.epoch;
   st.durable_id = st.assigned_id = meta.last_event_id;

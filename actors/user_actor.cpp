@@ -5,6 +5,7 @@
 
 #include "actors/messages.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 #include "core/rate_limiter.hpp"
 
 namespace sb {
@@ -50,6 +51,7 @@ caf::behavior user(caf::stateful_actor<user_state>* self, caf::actor hub, std::s
       [=](publish_atom, const caf::actor& channel, draft& d) -> caf::result<caf::message> {
         if (!self->state.bucket.try_take()) {
           log::debug("rate_limited", {{"user", self->state.id}});
+          metrics::node().rate_limited++;
           return make_error(sb_error::rate_limited);
         }
         return self->delegate(channel, publish_atom::value, std::move(d));

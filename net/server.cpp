@@ -20,6 +20,7 @@
 #include "core/access.hpp"
 #include "core/channel_name.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 #include "core/time.hpp"
 #include "net/api.hpp"
 #include "net/jwt.hpp"
@@ -113,6 +114,8 @@ class ws_session final : public outbound,
   void begin(const route_match& route, const request_target& target, std::string bearer,
              std::string_view leftover) {
     srv_.add(id_, weak_from_this());
+    metrics::node().connections++;
+    metrics::node().connections_total++;
     error_code ec;
     socket_.non_blocking(true, ec);
     if (!leftover.empty()) reader_.feed(leftover.data(), leftover.size());
@@ -134,6 +137,7 @@ class ws_session final : public outbound,
     auto v = queue_.push(std::move(frame));
     if (v == outbound_queue::verdict::overflow) {
       log::warn("slow_consumer", {{"conn", id_}, {"user", user_}, {"queued_frames", queue_.size()}});
+      metrics::node().slow_consumer_closes++;
       close(4009, "slow consumer");
       return;
     }
@@ -382,6 +386,7 @@ class ws_session final : public outbound,
   void teardown(const std::string& why) {
     if (dead_) return;
     dead_ = true;
+    metrics::node().connections--;
     queue_.kill();
     heartbeat_.cancel();
     close_timer_.cancel();
@@ -480,7 +485,16 @@ class http_session final : public closable, public std::enable_shared_from_this<
       upgrade(req, *target);
       return;
     }
+    if (target->path == "/metrics" && req.method() == http::verb::get) {
+      http::response<http::string_body> res{http::status::ok, req.version()};
+      res.set(http::field::content_type, "text/plain; version=0.0.4");
+      res.body() = metrics::render();
+      res.prepare_payload();
+      respond(std::move(res), req.keep_alive());
+      return;
+    }
     if (api::is_api_path(target->path)) {
+      metrics::node().api_requests++;
       call_api(req, *target);
       return;
     }

@@ -17,6 +17,7 @@
 #include <rocksdb/write_batch.h>
 
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 #include "core/time.hpp"
 #include "storage/event_log.hpp"
 
@@ -259,7 +260,10 @@ class rocksdb_log final : public event_log {
       }
       rocksdb::WriteOptions wo;
       wo.sync = opts_.sync;
+      auto started = std::chrono::steady_clock::now();
       auto s = db_->Write(wo, &wb);
+      metrics::node().append_latency.observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       std::string error = s.ok() ? std::string{} : s.ToString();
       if (!s.ok()) log::error("storage_write_failed", {{"why", error}, {"events", events}});
       commits_ += 1;

@@ -1,0 +1,80 @@
+#include "core/metrics.hpp"
+
+namespace sb::metrics {
+
+namespace {
+
+constexpr auto relaxed = std::memory_order_relaxed;
+
+void line(std::string& out, const char* name, const char* type, const char* help, double value) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+  out += name;
+  out += ' ';
+  out += std::to_string(static_cast<long long>(value));
+  out += '\n';
+}
+
+}  // namespace
+
+void histogram::observe(double seconds) {
+  std::size_t i = 0;
+  while (i < bounds.size() && seconds > bounds[i]) ++i;
+  buckets_[i].fetch_add(1, relaxed);
+  sum_micros_.fetch_add(static_cast<uint64_t>(seconds * 1e6), relaxed);
+  count_.fetch_add(1, relaxed);
+}
+
+std::string histogram::render(const std::string& name, const std::string& help) const {
+  std::string out = "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
+  uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < buckets_.size(); ++i) {
+    cumulative += buckets_[i].load(relaxed);
+    std::string le = i < bounds.size() ? std::to_string(bounds[i]) : "+Inf";
+    out += name + "_bucket{le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
+  }
+  out += name + "_sum " + std::to_string(sum_micros_.load(relaxed) / 1e6) + "\n";
+  out += name + "_count " + std::to_string(count_.load(relaxed)) + "\n";
+  return out;
+}
+
+registry& node() {
+  static registry r;
+  return r;
+}
+
+std::string render() {
+  auto& r = node();
+  std::string out;
+  line(out, "switchboard_connections", "gauge", "Open WebSocket connections.",
+       r.connections.load(relaxed));
+  line(out, "switchboard_connections_total", "counter", "WebSocket connections accepted.",
+       r.connections_total.load(relaxed));
+  line(out, "switchboard_channels", "gauge", "Active channel actors.", r.channels.load(relaxed));
+  line(out, "switchboard_events_stored_total", "counter", "Events made durable (events in).",
+       r.events_stored.load(relaxed));
+  line(out, "switchboard_frames_delivered_total", "counter",
+       "Event frames queued to subscribers (events out).", r.frames_delivered.load(relaxed));
+  line(out, "switchboard_replays_total", "counter", "Replays served.", r.replays.load(relaxed));
+  line(out, "switchboard_replay_gaps_total", "counter", "Replays that could not be complete.",
+       r.replay_gaps.load(relaxed));
+  line(out, "switchboard_rate_limited_total", "counter", "Client frames refused by the rate limit.",
+       r.rate_limited.load(relaxed));
+  line(out, "switchboard_slow_consumer_closes_total", "counter",
+       "Connections closed with 4009 because their queue overflowed.",
+       r.slow_consumer_closes.load(relaxed));
+  line(out, "switchboard_api_requests_total", "counter", "Server API requests.",
+       r.api_requests.load(relaxed));
+  out += r.append_latency.render("switchboard_storage_append_seconds",
+                                 "Time to make one group commit of events durable.");
+  return out;
+}
+
+}  // namespace sb::metrics
