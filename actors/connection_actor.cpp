@@ -65,8 +65,11 @@ void join_from(conn_actor* self, caf::actor hub, const config* cfg, std::size_t 
     greet(self, *cfg);
     return;
   }
-  join_request req{member{caf::actor{self}, st.args.out, st.user, {}}, st.args.last_event_id, {},
-                   {}, false};
+  const auto& name = st.args.channels[i];
+  auto pos = st.args.positions.find(name);
+  join_request req{member{caf::actor{self}, st.args.out, st.user, {}},
+                   pos == st.args.positions.end() ? std::nullopt : std::optional{pos->second},
+                   {}, {}, false};
   self->request(hub, request_timeout, join_atom::value, st.args.channels[i], std::move(req))
       .await(
           [=](joined& j) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,7 +25,7 @@ struct connection_args {
   std::vector<std::string> channels;  // the route's channels, access checked
   bool multiplex = false;             // the client may subscribe to more
   bool notification_filter = false;   // subscribe{notification_types} allowed
-  std::optional<uint64_t> last_event_id;  // ?last_event_id=N: replay on connect
+  std::map<std::string, uint64_t> positions;  // replay on connect: channel -> last seen id
   std::string remote;                 // peer address, for logs
   std::string path;                   // route path, for logs
   outbound_ptr out;

@@ -51,6 +51,54 @@ std::optional<uint64_t> parse_event_id(const std::string& s) {
   return std::stoull(s);
 }
 
+// Who may connect where: the token is verified and every channel of the
+// route checked against the access rules. A refusal carries its close code.
+struct admission {
+  uint16_t refusal_code = 0;
+  std::string reason;
+  connection_args args;
+};
+
+admission admit(const config& cfg, const route_match& route, const request_target& target,
+                std::string bearer, uint64_t conn_id, const std::string& remote) {
+  admission a;
+  auto token = target.query.count("token") ? target.query.at("token") : std::move(bearer);
+  auto verdict = jwt::verify(token, cfg.auth.jwt_secret,
+                             std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count());
+  if (!verdict.ok()) {
+    a.refusal_code = static_cast<uint16_t>(std::get<jwt::refusal>(verdict.result));
+    a.reason = verdict.reason;
+    log::info("auth_refused", {{"conn", conn_id}, {"route", target.path}, {"remote", remote},
+                               {"code", a.refusal_code}, {"why", verdict.reason}});
+    return a;
+  }
+  auto& c = std::get<claims>(verdict.result);
+  auto channels = route_channels(route, c);
+  if (!channels) {
+    a.refusal_code = 4004;
+    a.reason = "invalid channel name";
+    return a;
+  }
+  for (const auto& ch : *channels) {
+    if (!may_subscribe(cfg, c, ch)) {
+      log::info("access_refused", {{"conn", conn_id}, {"user", c.user_id}, {"channel", ch}});
+      a.refusal_code = 4004;
+      a.reason = "not allowed in " + ch;
+      return a;
+    }
+  }
+  a.args.id = conn_id;
+  a.args.token = std::move(c);
+  a.args.channels = std::move(*channels);
+  a.args.multiplex = route.route->kind == route_kind::multiplex;
+  a.args.notification_filter = route.route->notification_filter;
+  a.args.remote = remote;
+  a.args.path = target.path;
+  return a;
+}
+
 // Anything the server must be able to close at shutdown.
 class closable {
  public:
@@ -163,44 +211,17 @@ class ws_session final : public outbound,
 
  private:
   void authenticate(const route_match& route, const request_target& target, std::string bearer) {
-    auto token = target.query.count("token") ? target.query.at("token") : std::move(bearer);
-    auto verdict = jwt::verify(token, srv_.cfg.auth.jwt_secret,
-                               std::chrono::duration_cast<std::chrono::seconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-    if (!verdict.ok()) {
-      auto code = static_cast<uint16_t>(std::get<jwt::refusal>(verdict.result));
-      log::info("auth_refused", {{"conn", id_}, {"route", path_}, {"remote", remote_},
-                                 {"code", code}, {"why", verdict.reason}});
-      close(code, verdict.reason);
+    auto a = admit(srv_.cfg, route, target, std::move(bearer), id_, remote_);
+    if (a.refusal_code) {
+      close(a.refusal_code, a.reason);
       return;
     }
-    auto& c = std::get<claims>(verdict.result);
-    user_ = c.user_id;
-    auto channels = route_channels(route, c);
-    if (!channels) {
-      close(4004, "invalid channel name");
-      return;
-    }
-    for (const auto& ch : *channels) {
-      if (!may_subscribe(srv_.cfg, c, ch)) {
-        log::info("access_refused", {{"conn", id_}, {"user", user_}, {"channel", ch}});
-        close(4004, "not allowed in " + ch);
-        return;
-      }
-    }
-    connection_args args;
-    args.id = id_;
-    args.token = std::move(c);
-    args.channels = std::move(*channels);
-    args.multiplex = route.route->kind == route_kind::multiplex;
-    args.notification_filter = route.route->notification_filter;
-    args.remote = remote_;
-    args.path = path_;
+    user_ = a.args.token.user_id;
     if (auto it = target.query.find("last_event_id"); it != target.query.end())
-      args.last_event_id = parse_event_id(it->second);
-    args.out = shared_from_this();
-    link_ = srv_.node.open(std::move(args));
+      if (auto since = parse_event_id(it->second))
+        for (const auto& ch : a.args.channels) a.args.positions[ch] = *since;
+    a.args.out = shared_from_this();
+    link_ = srv_.node.open(std::move(a.args));
   }
 
   void schedule(outbound_queue::verdict v) {
@@ -418,6 +439,199 @@ class ws_session final : public outbound,
 };
 
 // ---------------------------------------------------------------------------
+// Server-Sent Events (PROTOCOL section 7): the events of /ws/updates/ as
+// `id: user:42=17,role:cadet=0`, `event: TYPE`, `data: JSON`. The fallback
+// transport: each frame is re-read here to keep the positions, a cost the
+// WebSocket path never pays.
+class sse_session final : public outbound,
+                          public closable,
+                          public std::enable_shared_from_this<sse_session> {
+ public:
+  sse_session(server::impl& srv, uint64_t id, tcp::socket socket, std::vector<std::string> channels,
+              const std::map<std::string, uint64_t>& positions)
+      : srv_(srv), id_(id), socket_(std::move(socket)), heartbeat_(socket_.get_executor()) {
+    for (auto& ch : channels) {
+      auto p = positions.find(ch);
+      positions_.emplace_back(std::move(ch), p == positions.end() ? 0 : p->second);
+    }
+  }
+
+  ~sse_session() override { srv_.remove(id_); }
+
+  void begin(connection_args args) {
+    srv_.add(id_, weak_from_this());
+    std::string head =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+        "Connection: keep-alive\r\nX-Accel-Buffering: no\r\nServer: switchboard\r\n\r\n"
+        "retry: 1000\n\n";
+    {
+      std::lock_guard lk(mu_);
+      out_ = std::move(head) + out_;
+    }
+    args.out = shared_from_this();
+    link_ = srv_.node.open(std::move(args));
+    arm_heartbeat();
+    wait_readable();
+  }
+
+  void start(frame_ptr greeting) override {
+    std::unique_lock lk(mu_);
+    started_ = true;
+    held_ = render(*greeting) + held_;
+    out_ += std::move(held_);
+    held_.clear();
+    kick(lk);
+  }
+
+  void send(frame_ptr f) override {
+    std::unique_lock lk(mu_);
+    if (closing_) return;
+    auto text = render(*f);
+    auto& target = started_ ? out_ : held_;
+    if (target.size() + text.size() > srv_.cfg.limits.outbound_max_bytes) {
+      lk.unlock();
+      metrics::node().slow_consumer_closes++;
+      close(4009, "slow consumer");
+      return;
+    }
+    target += text;
+    kick(lk);
+  }
+
+  void send_replay(std::vector<frame_ptr> frames) override {
+    std::unique_lock lk(mu_);
+    if (closing_) return;
+    auto& target = started_ ? out_ : held_;
+    for (auto& f : frames) target += render(*f);
+    kick(lk);
+  }
+
+  void close(uint16_t code, std::string reason) override {
+    std::unique_lock lk(mu_);
+    if (closing_) return;
+    closing_ = true;
+    started_ = true;
+    nlohmann::json j = {{"code", code}, {"reason", reason}};
+    out_ += "event: close\ndata: " + j.dump() + "\n\n";
+    kick(lk);
+  }
+
+  void shutdown() override { close(ws::close_going_away, "server shutting down"); }
+
+ private:
+  // Called with mu_ held.
+  std::string render(const wire_frame& f) {
+    auto j = nlohmann::json::parse(f.payload(), nullptr, false);
+    std::string type = j.is_object() ? j.value("type", "message") : "message";
+    std::string out;
+    // Only stored events move the position; other frames leave the
+    // EventSource's last id as it was.
+    if (j.is_object() && j.contains("event_id") && j["event_id"].is_number_unsigned() &&
+        j.value("channel", json_null()).is_string()) {
+      auto ch = j["channel"].get<std::string>();
+      for (auto& [name, pos] : positions_)
+        if (name == ch) pos = std::max(pos, j["event_id"].get<uint64_t>());
+      out = "id: ";
+      for (std::size_t i = 0; i < positions_.size(); ++i) {
+        if (i) out += ',';
+        out += positions_[i].first + "=" + std::to_string(positions_[i].second);
+      }
+      out += '\n';
+    }
+    out += "event: " + type + "\ndata: ";
+    out += f.payload();
+    out += "\n\n";
+    return out;
+  }
+
+  static const nlohmann::json& json_null() {
+    static const nlohmann::json null;
+    return null;
+  }
+
+  void kick(std::unique_lock<std::mutex>& lk) {
+    if (!started_ || writing_ || out_.empty()) return;
+    writing_ = true;
+    lk.unlock();
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write(); });
+  }
+
+  void write() {
+    bool last;
+    {
+      std::lock_guard lk(mu_);
+      if (out_.empty() || dead_) {
+        writing_ = false;
+        return;
+      }
+      inflight_.swap(out_);
+      last = closing_;
+    }
+    asio::async_write(socket_, asio::buffer(inflight_),
+                      [self = shared_from_this(), last](error_code ec, std::size_t) {
+                        self->inflight_.clear();
+                        if (ec || last) return self->teardown();
+                        self->write();
+                      });
+  }
+
+  void arm_heartbeat() {
+    heartbeat_.expires_after(srv_.cfg.limits.heartbeat_interval);
+    heartbeat_.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec || self->dead_) return;
+      {
+        std::unique_lock lk(self->mu_);
+        if (!self->closing_) {
+          self->out_ += ": heartbeat\n\n";
+          self->kick(lk);
+        }
+      }
+      self->arm_heartbeat();
+    });
+  }
+
+  // An EventSource sends nothing after its request: readable means closed.
+  void wait_readable() {
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code) {
+      self->teardown();
+    });
+  }
+
+  void teardown() {
+    if (dead_) return;
+    dead_ = true;
+    {
+      std::lock_guard lk(mu_);
+      closing_ = true;
+      out_.clear();
+      held_.clear();
+    }
+    heartbeat_.cancel();
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    if (link_) link_->closed();
+    link_.reset();
+  }
+
+  server::impl& srv_;
+  uint64_t id_;
+  tcp::socket socket_;
+  asio::steady_timer heartbeat_;
+  std::unique_ptr<connection_link> link_;
+  bool dead_ = false;     // strand only
+  std::string inflight_;  // strand only
+
+  std::mutex mu_;  // guards the fields below
+  std::vector<std::pair<std::string, uint64_t>> positions_;
+  std::string out_;   // ready to write
+  std::string held_;  // queued before the greeting
+  bool started_ = false;
+  bool writing_ = false;
+  bool closing_ = false;
+};
+
+// ---------------------------------------------------------------------------
 // HTTP session: reads requests, answers the plain HTTP routes, and upgrades
 // WebSocket requests on the configured routes.
 class http_session final : public closable, public std::enable_shared_from_this<http_session> {
@@ -493,12 +707,56 @@ class http_session final : public closable, public std::enable_shared_from_this<
       respond(std::move(res), req.keep_alive());
       return;
     }
+    if (target->path == "/api/events" && req.method() == http::verb::get) {
+      open_events(req, *target);
+      return;
+    }
     if (api::is_api_path(target->path)) {
       metrics::node().api_requests++;
       call_api(req, *target);
       return;
     }
     respond(route_http(req, *target), req.keep_alive());
+  }
+
+  // GET /api/events: the /ws/updates/ channels as Server-Sent Events,
+  // resuming from Last-Event-ID (`user:42=17,role:cadet=5`).
+  void open_events(const http::request<http::string_body>& req, const request_target& target) {
+    auto route = match_route(srv_.cfg.routes, "/ws/updates/");
+    std::string bearer;
+    auto auth = sv(req[http::field::authorization]);
+    if (auth.size() > 7 && beast::iequals(beast::string_view(auth.data(), 7), "Bearer "))
+      bearer = std::string{auth.substr(7)};
+    auto a = admit(srv_.cfg, *route, target, std::move(bearer), id_, remote_);
+    if (a.refusal_code)
+      return respond(error_response(a.refusal_code == 4004 ? http::status::forbidden
+                                                           : http::status::unauthorized,
+                                    a.refusal_code == 4004 ? "forbidden" : "unauthorized", a.reason,
+                                    req.version()),
+                     false);
+    auto last = sv(req["Last-Event-ID"]);
+    std::string_view rest = last;
+    while (!rest.empty()) {
+      auto comma = rest.find(',');
+      auto item = rest.substr(0, comma);
+      auto eq = item.rfind('=');
+      if (eq != std::string_view::npos)
+        if (auto id = parse_event_id(std::string{item.substr(eq + 1)}))
+          a.args.positions[std::string{item.substr(0, eq)}] = *id;
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    }
+    for (auto it = a.args.positions.begin(); it != a.args.positions.end();)
+      it = std::find(a.args.channels.begin(), a.args.channels.end(), it->first) ==
+                   a.args.channels.end()
+               ? a.args.positions.erase(it)
+               : std::next(it);
+    stream_.expires_never();
+    handed_over_ = true;
+    auto channels = a.args.channels;
+    auto positions = a.args.positions;
+    auto sse = std::make_shared<sse_session>(srv_, id_, stream_.release_socket(),
+                                             std::move(channels), positions);
+    sse->begin(std::move(a.args));
   }
 
   // The answer comes back on an actor thread; the response is written on
