@@ -36,6 +36,7 @@ struct pending_event {
 struct channel_state {
   std::string name;
   std::string epoch;
+  namespace_config ns;
   event_log* log = nullptr;
   uint64_t durable_id = 0;   // newest event on disk and fanned out
   uint64_t assigned_id = 0;  // newest id given out
@@ -122,9 +123,18 @@ void flush(channel_actor* self, const caf::actor& hub) {
   if (!st.log->append(std::move(req))) on_appended(self, hub, "the event log's queue is full");
 }
 
-void remember(channel_state& st, cached_event ev, std::size_t limit) {
+// The cache never holds what retention has removed (or is about to).
+void expire_cache(channel_state& st, int64_t now) {
+  auto limit = std::min(max_cached_events, st.ns.history_size);
+  auto oldest = now - std::chrono::duration_cast<std::chrono::milliseconds>(st.ns.history_ttl).count();
+  while (!st.recent.empty() &&
+         (st.recent.size() > limit || st.recent.front().e.timestamp_ms < oldest))
+    st.recent.pop_front();
+}
+
+void remember(channel_state& st, cached_event ev) {
   st.recent.push_back(std::move(ev));
-  while (st.recent.size() > limit) st.recent.pop_front();
+  expire_cache(st, now_ms());
 }
 
 void on_appended(channel_actor* self, const caf::actor& hub, const std::string& error) {
@@ -148,7 +158,7 @@ void on_appended(channel_actor* self, const caf::actor& hub, const std::string& 
           ++delivered;
         }
       for (auto& w : p.waiters) w.deliver(p.ev.e.event_id, st.epoch);
-      remember(st, std::move(p.ev), max_cached_events);
+      remember(st, std::move(p.ev));
     }
     metrics::node().events_stored += batch.size();
     metrics::node().frames_delivered += delivered;
@@ -210,19 +220,21 @@ void replay(channel_state& st, const member& m, uint64_t since, bool same_epoch,
             const std::string& reply_id) {
   std::vector<frame_ptr> frames;
   bool gap = !same_epoch;
+  expire_cache(st, now_ms());
   uint64_t next = since + 1;
   if (same_epoch && since < st.durable_id) {
     uint64_t stored_upto = st.recent.empty() ? st.durable_id : st.recent.front().e.event_id - 1;
     while (next <= stored_upto) {
       auto records = st.log->read_after(st.name, next - 1, replay_chunk);
       if (records.empty() || records.front().event_id != next) gap = true;
-      if (records.empty()) break;
+      auto before = next;
       for (auto& r : records) {
         if (r.event_id > stored_upto) break;
         auto e = m.types.empty() ? std::nullopt : wire::parse_stored(st.name, r.payload);
         if (m.types.empty() || (e && wants(m, *e))) frames.push_back(wire::replayed(r.payload));
         next = r.event_id + 1;
       }
+      if (next == before) break;  // the rest is in the cache, or gone
     }
     next = std::max(next, stored_upto + 1);
     for (auto& c : st.recent)
@@ -241,7 +253,7 @@ member* find_member(channel_state& st, const caf::actor_addr& conn) {
 }
 
 // Removes a member; announces user_left when it was the user's last connection.
-bool remove_member(channel_actor* self, const caf::actor_addr& conn, const namespace_config& ns) {
+bool remove_member(channel_actor* self, const caf::actor_addr& conn) {
   auto& st = self->state;
   auto* m = find_member(st, conn);
   if (!m) return false;
@@ -251,18 +263,18 @@ bool remove_member(channel_actor* self, const caf::actor_addr& conn, const names
   auto p = st.presence.find(user.id);
   if (p != st.presence.end() && --p->second.connections == 0) {
     st.presence.erase(p);
-    if (ns.presence) broadcast(st, wire::membership(false, st.name, user, now_ms()));
+    if (st.ns.presence) broadcast(st, wire::membership(false, st.name, user, now_ms()));
   }
   return true;
 }
 
-joined join(channel_actor* self, join_request& req, const namespace_config& ns) {
+joined join(channel_actor* self, join_request& req) {
   auto& st = self->state;
   auto& m = req.who;
   self->monitor(m.connection);
   auto& p = st.presence[m.user.id];
   p.user = m.user;
-  if (++p.connections == 1 && ns.presence)
+  if (++p.connections == 1 && st.ns.presence)
     broadcast(st, wire::membership(true, st.name, m.user, now_ms()));
   wire::channel_position pos{st.name, st.epoch, st.durable_id};
   if (req.announce) m.out->send(wire::subscription(true, pos, req.reply_id));
@@ -300,6 +312,7 @@ caf::behavior channel(channel_actor* self, caf::actor hub, std::string name,
                       namespace_config ns, event_log* log) {
   auto& st = self->state;
   st.name = std::move(name);
+  st.ns = std::move(ns);
   st.log = log;
   metrics::node().channels++;
   self->attach_functor([] { metrics::node().channels--; });
@@ -311,16 +324,16 @@ caf::behavior channel(channel_actor* self, caf::actor hub, std::string name,
   log::debug("channel_start", {{"channel", st.name}, {"epoch", st.epoch},
                                {"last_event_id", st.durable_id}});
   self->set_down_handler([=](caf::down_msg& dm) {
-    if (remove_member(self, dm.source, ns)) report_if_idle(self, hub);
+    if (remove_member(self, dm.source)) report_if_idle(self, hub);
   });
   return {
       [=](join_atom, join_request& req) {
         ++self->state.forwarded;
-        return join(self, req, ns);
+        return join(self, req);
       },
       [=](leave_atom, const caf::actor& conn) {
         self->demonitor(conn);
-        if (remove_member(self, conn.address(), ns)) report_if_idle(self, hub);
+        if (remove_member(self, conn.address())) report_if_idle(self, hub);
         auto& st = self->state;
         return wire::channel_position{st.name, st.epoch, st.durable_id};
       },

@@ -87,12 +87,14 @@ std::string random_epoch() {
   return buf;
 }
 
-// Iterates keys with a prefix; the bound strings outlive the iterator.
+// Iterates keys with a prefix, both ways; the bound strings outlive the iterator.
 class prefix_scan {
  public:
   prefix_scan(rocksdb::DB* db, std::string prefix) : lower_(std::move(prefix)), upper_(lower_) {
     upper_.back() = static_cast<char>(upper_.back() + 1);
+    lower_slice_ = lower_;
     upper_slice_ = upper_;
+    opts_.iterate_lower_bound = &lower_slice_;
     opts_.iterate_upper_bound = &upper_slice_;
     it_.reset(db->NewIterator(opts_));
   }
@@ -103,6 +105,7 @@ class prefix_scan {
  private:
   std::string lower_;
   std::string upper_;
+  rocksdb::Slice lower_slice_;
   rocksdb::Slice upper_slice_;
   rocksdb::ReadOptions opts_;
   std::unique_ptr<rocksdb::Iterator> it_;

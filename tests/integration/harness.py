@@ -843,3 +843,236 @@ def main():
             os.sep in sys.argv[1] or os.path.isfile(sys.argv[1])):
         os.environ["SWITCHBOARD_BIN"] = os.path.abspath(sys.argv.pop(1))
     unittest.main(module="__main__", verbosity=2)
+
+
+# ==========================================================================
+# Durable events milestone: servers on a given data dir, the HTTP server API,
+# Server-Sent Events. (Appended; nothing above depends on it.)
+# ==========================================================================
+
+import http.client  # noqa: E402
+import urllib.parse  # noqa: E402
+
+
+class DataDirServer(Server):
+    """A server on a data dir chosen by the test, so that a restart (a new
+    DataDirServer on the same dir) finds the previous run's data."""
+
+    def __init__(self, data_dir, overrides=(), env=None, name="server", config=None):
+        super().__init__(overrides=(), config=config, env=env, name=name)
+        shutil.rmtree(self.data_dir, ignore_errors=True)  # the default one is unused
+        self.data_dir = data_dir
+        self.overrides = list(overrides)
+        self.args = [binary_path(), "--config", self.config_path, "--http.port=0",
+                     f"--node.data_dir={data_dir}"] + self.overrides
+
+    def sigkill(self):
+        """kill -9, wait for it to be gone."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.kill()
+        return self.proc.returncode if self.proc is not None else None
+
+
+def make_data_dir(prefix="sb-itest-data-"):
+    """A fresh temporary data dir (removed at exit)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
+class ApiResponse:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers}
+        self.body = body
+        self.text = body.decode("utf-8", "replace")
+        try:
+            self.json = json.loads(self.text) if self.text.strip() else None
+        except ValueError:
+            self.json = None
+
+    def __repr__(self):
+        return f"<HTTP {self.status} {self.text[:300]!r}>"
+
+
+def http_request(port, method, path, body=None, *, key=API_KEY, headers=None,
+                 raw_body=None, conn=None, timeout=10.0):
+    """One HTTP request to the server API. body: JSON-encoded when given;
+    raw_body: bytes sent as they are. key=None sends no Authorization.
+    conn: an http.client.HTTPConnection to reuse (keep-alive)."""
+    hdrs = dict(headers or {})
+    if key is not None:
+        hdrs["Authorization"] = f"Bearer {key}"
+    data = raw_body
+    if body is not None:
+        data = json.dumps(body).encode()
+    if data is not None:
+        hdrs.setdefault("Content-Type", "application/json")
+    own = conn is None
+    if own:
+        conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=data, headers=hdrs)
+        r = conn.getresponse()
+        payload = r.read()
+        return ApiResponse(r.status, r.getheaders(), payload)
+    finally:
+        if own:
+            conn.close()
+
+
+def api_publish(port, channel, type_, data, key=API_KEY):
+    return http_request(port, "POST", "/api/publish",
+                        {"channel": channel, "type": type_, "data": data}, key=key)
+
+
+def api_history(port, channel, key=API_KEY, **params):
+    q = {"channel": channel}
+    q.update({k: v for k, v in params.items() if v is not None})
+    return http_request(port, "GET", "/api/history?" + urllib.parse.urlencode(q), key=key)
+
+
+class SSEStream:
+    """A raw HTTP/1.1 GET reading a text/event-stream (chunked or not),
+    parsed into events and comment lines. Blocking; use from a thread when
+    the asyncio loop must keep running."""
+
+    def __init__(self, port, path, headers=None, timeout=5.0):
+        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        req = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAccept: text/event-stream\r\n"
+        for k, v in (headers or {}).items():
+            req += f"{k}: {v}\r\n"
+        self.sock.sendall((req + "\r\n").encode())
+        self.raw = b""
+        self.body = b""        # decoded body not yet split into lines
+        self.chunked = False
+        self.eof = False
+        self.pending = {}      # fields of the event being read
+        deadline = time.monotonic() + timeout
+        while b"\r\n\r\n" not in self.raw:
+            if not self._fill(deadline):
+                break
+        head, _, rest = self.raw.partition(b"\r\n\r\n")
+        self.head = head.decode("latin-1")
+        lines = self.head.split("\r\n")
+        m = re.match(r"HTTP/1\.[01] (\d{3})", lines[0] if lines else "")
+        self.status = int(m.group(1)) if m else None
+        self.headers = {}
+        for ln in lines[1:]:
+            k, _, v = ln.partition(":")
+            self.headers[k.strip().lower()] = v.strip()
+        self.chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        self.raw = rest
+        self._decode()
+
+    def _fill(self, deadline):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or self.eof:
+            return False
+        self.sock.settimeout(remaining)
+        try:
+            chunk = self.sock.recv(65536)
+        except (socket.timeout, TimeoutError):
+            return False
+        except (ConnectionResetError, OSError):
+            chunk = b""
+        if not chunk:
+            self.eof = True
+            return False
+        self.raw += chunk
+        return True
+
+    def _decode(self):
+        if not self.chunked:
+            self.body += self.raw
+            self.raw = b""
+            return
+        while True:
+            if b"\r\n" not in self.raw:
+                return
+            size_line, _, rest = self.raw.partition(b"\r\n")
+            try:
+                size = int(size_line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise AssertionError(f"bad chunk size line {size_line!r}")
+            if size == 0:
+                self.eof = True
+                self.raw = b""
+                return
+            if len(rest) < size + 2:
+                return
+            self.body += rest[:size]
+            self.raw = rest[size + 2:]
+
+    def read_body(self, timeout=5.0):
+        """For non-streaming answers (errors): the whole body."""
+        deadline = time.monotonic() + timeout
+        m = re.search(r"(?im)^content-length:\s*(\d+)", self.head)
+        want = int(m.group(1)) if m else None
+        while not self.eof and (want is None or len(self.body) < want):
+            if not self._fill(deadline):
+                break
+            self._decode()
+        return self.body
+
+    def _line(self, deadline):
+        while b"\n" not in self.body:
+            if not self._fill(deadline):
+                self._decode()
+                if b"\n" not in self.body:
+                    return None
+            self._decode()
+        line, _, self.body = self.body.partition(b"\n")
+        return line.rstrip(b"\r").decode("utf-8")
+
+    def next_item(self, timeout=5.0):
+        """('comment', text) or ('event', {"id", "event", "data"}); None on
+        timeout or end of stream."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self._line(deadline)
+            if line is None:
+                return None
+            if line == "":
+                if self.pending:
+                    ev, self.pending = self.pending, {}
+                    return ("event", ev)
+                continue
+            if line.startswith(":"):
+                return ("comment", line[1:])
+            field, _, value = line.partition(":")
+            if value.startswith(" "):
+                value = value[1:]
+            if field == "data" and "data" in self.pending:
+                self.pending["data"] += "\n" + value
+            else:
+                self.pending[field] = value
+
+    def next_event(self, timeout=5.0, pred=None):
+        """The next event (comments skipped) for which pred(ev) holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            item = self.next_item(max(0.01, deadline - time.monotonic()))
+            if item is None:
+                return None
+            if item[0] == "event" and (pred is None or pred(item[1])):
+                return item[1]
+            if time.monotonic() > deadline:
+                return None
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def parse_sse_id(value):
+    """'user:42=17,role:cadet=0' -> {'user:42': 17, 'role:cadet': 0}"""
+    out = {}
+    for part in value.split(","):
+        ch, _, n = part.rpartition("=")
+        out[ch] = int(n)
+    return out

@@ -97,6 +97,7 @@ TEST_CASE("event log: range reads stay inside their channel") {
   CHECK(before[1].event_id == 5);
   CHECK(log->read_before("room10", 1, 10).empty());
   CHECK(log->read_before("room1", 100, 10).size() == 5);
+  CHECK(log->read_before("room10", 3, 10).size() == 2);  // stops at its own first event
   CHECK(log->get("room1", 5));
   CHECK_FALSE(log->get("room1", 6));
 }
