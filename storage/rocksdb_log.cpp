@@ -250,7 +250,11 @@ class rocksdb_log final : public event_log {
       uint64_t events = 0;
       for (const auto& r : batch) {
         for (const auto& rec : r.records) wb.Put(event_key(r.channel, rec.event_id), event_value(rec));
-        for (const auto& rec : r.rewrites) wb.Put(event_key(r.channel, rec.event_id), event_value(rec));
+        for (const auto& rec : r.rewrites) {
+          wb.Put(event_key(r.channel, rec.event_id), event_value(rec));
+          std::lock_guard lk(mu_);
+          rewritten_.push_back(event_key(r.channel, rec.event_id));
+        }
         for (const auto& d : r.dedup) {
           std::string v;
           put_be64(v, d.event_id);
@@ -281,9 +285,27 @@ class rocksdb_log final : public event_log {
     std::unique_lock lk(mu_);
     while (!cv_.wait_for(lk, std::chrono::milliseconds(opts_.trim_interval_ms),
                          [&] { return stopping_; })) {
+      auto rewritten = std::move(rewritten_);
+      rewritten_.clear();
       lk.unlock();
       trim_all();
+      erase_old_versions(rewritten);
       lk.lock();
+    }
+  }
+
+  // A tombstone overwrites a message, but the LSM tree keeps the old version
+  // (in the memtable's WAL and older SST files) until compaction: compact
+  // just those keys so the deleted content leaves the disk.
+  void erase_old_versions(const std::vector<std::string>& keys) {
+    if (keys.empty()) return;
+    db_->Flush(rocksdb::FlushOptions{});
+    for (const auto& k : keys) {
+      rocksdb::Slice key{k};
+      rocksdb::CompactRangeOptions o;
+      o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+      auto s = db_->CompactRange(o, &key, &key);
+      if (!s.ok()) log::warn("tombstone_compaction_failed", {{"why", s.ToString()}});
     }
   }
 
@@ -351,6 +373,7 @@ class rocksdb_log final : public event_log {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<append_request> queue_;
+  std::vector<std::string> rewritten_;  // keys whose old versions must leave the disk
   bool stopping_ = false;
   std::thread writer_;
   std::thread trimmer_;

@@ -185,6 +185,38 @@ class RestartTest(DurableBase):
         self.assertEqual(e.established["channels"][0]["last_event_id"], 0)
 
 
+class TombstoneTest(DurableBase):
+
+    async def test_deleted_content_leaves_the_disk(self):
+        d = make_data_dir()
+        srv = self.boot(d)
+        room, uid = unique_room(), unique_uid()
+        secret = f"TOMBSTONE-{room}-PLAINTEXT"
+        a = await self.chat(srv, room, uid)
+        await a.send({"type": "message", "message": secret, "id": "m"})
+        ack = await a.recv("ack", pred=lambda f: f.get("id") == "m")
+
+        def files_with_secret():
+            found = []
+            for root, _, files in os.walk(d):
+                for f in files:
+                    with open(os.path.join(root, f), "rb") as fh:
+                        if secret.encode() in fh.read():
+                            found.append(f)
+            return found
+
+        self.assertTrue(files_with_secret(), "the message is on disk before the delete")
+        await a.send({"type": "delete", "message_id": ack["event_id"], "id": "d"})
+        await a.recv("ack", pred=lambda f: f.get("id") == "d")
+        deadline = time.monotonic() + 5
+        while files_with_secret() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        self.assertEqual(files_with_secret(), [], "deleted content must leave the data dir")
+        srv2 = await self.restart(srv)
+        ep, events = await self.history_all(srv2.port, f"chat:{room}")
+        self.assertNotIn(secret, json.dumps(events))
+
+
 class IdempotencyRestartTest(DurableBase):
 
     async def _resend_after_restart(self, how):
