@@ -8,6 +8,7 @@
 
 #include "core/channel_name.hpp"
 #include "core/log.hpp"
+#include "net/jwt.hpp"
 #include "net/wire.hpp"
 
 namespace sb::api {
@@ -33,9 +34,8 @@ unsigned status_of(const std::string& code) {
 
 // Constant-time, so a wrong key's timing says nothing about the right one.
 bool authorized(const config& cfg, const std::string& header) {
-  constexpr std::string_view prefix = "Bearer ";
-  if (header.size() <= prefix.size() || header.compare(0, prefix.size(), prefix) != 0) return false;
-  auto key = header.substr(prefix.size());
+  auto key = jwt::bearer(header);
+  if (key.empty()) return false;
   bool ok = false;
   for (const auto& k : cfg.auth.api_keys)
     if (k.size() == key.size() && CRYPTO_memcmp(k.data(), key.data(), k.size()) == 0) ok = true;
@@ -146,13 +146,7 @@ void history(actor_node& node, const request& req, std::function<void(response)>
     if (!h.error.empty()) return reply(error(status_of(h.error), h.error, "history failed"));
     json head = {{"channel", channel}, {"epoch", h.epoch}, {"has_more", h.has_more}};
     std::string out = dump(head);
-    out.pop_back();
-    out += ",\"events\":[";
-    for (std::size_t i = 0; i < h.payloads.size(); ++i) {
-      if (i) out += ',';
-      out += h.payloads[i];
-    }
-    out += "]}";
+    wire::close_with_array(out, "events", h.payloads);
     reply({200, std::move(out)});
   });
 }

@@ -1,3 +1,4 @@
+#include <cctype>
 #include "net/jwt.hpp"
 
 #include <openssl/crypto.h>
@@ -236,6 +237,14 @@ bool base64url_decode(std::string_view in, std::string& out) {
     }
   }
   return true;
+}
+
+std::string_view bearer(std::string_view authorization) {
+  constexpr std::string_view scheme = "bearer ";
+  if (authorization.size() <= scheme.size()) return {};
+  for (std::size_t i = 0; i < scheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != scheme[i]) return {};
+  return authorization.substr(scheme.size());
 }
 
 }  // namespace sb::jwt

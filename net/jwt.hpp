@@ -31,6 +31,10 @@ verdict verify(std::string_view token, std::string_view secret, int64_t now);
 // Signs a JSON object (given as its text) with HS256: header.payload.signature.
 std::string sign(std::string_view payload_json, std::string_view secret);
 
+// The credential of an `Authorization: Bearer X` header (scheme matched
+// case-insensitively), or empty.
+std::string_view bearer(std::string_view authorization);
+
 // base64url without padding, as JWT uses.
 std::string base64url_encode(std::string_view in);
 // Returns false on characters outside the alphabet or an impossible length.

@@ -723,10 +723,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
   // resuming from Last-Event-ID (`user:42=17,role:cadet=5`).
   void open_events(const http::request<http::string_body>& req, const request_target& target) {
     auto route = match_route(srv_.cfg.routes, "/ws/updates/");
-    std::string bearer;
-    auto auth = sv(req[http::field::authorization]);
-    if (auth.size() > 7 && beast::iequals(beast::string_view(auth.data(), 7), "Bearer "))
-      bearer = std::string{auth.substr(7)};
+    std::string bearer{jwt::bearer(sv(req[http::field::authorization]))};
     auto a = admit(srv_.cfg, *route, target, std::move(bearer), id_, remote_);
     if (a.refusal_code)
       return respond(error_response(a.refusal_code == 4004 ? http::status::forbidden
@@ -866,10 +863,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
     if (srv_.stopping)
       return refuse(http::status::service_unavailable, "unavailable", "node shutting down", req);
 
-    std::string bearer;
-    auto auth = sv(req[http::field::authorization]);
-    if (auth.size() > 7 && beast::iequals(beast::string_view(auth.data(), 7), "Bearer "))
-      bearer = std::string{auth.substr(7)};
+    std::string bearer{jwt::bearer(sv(req[http::field::authorization]))};
 
     auto res = std::make_shared<http::response<http::empty_body>>(http::status::switching_protocols,
                                                                   req.version());

@@ -344,18 +344,24 @@ frame_ptr replay_complete(const channel_position& position, bool gap, const std:
 
 frame_ptr history(const std::string& channel, const std::vector<std::string>& payloads,
                   bool has_more, const std::string& id) {
-  // The stored payloads are JSON objects already: splice them in unparsed.
   json head = {{"type", "history"}, {"channel", channel}, {"has_more", has_more}};
   if (!id.empty()) head["id"] = id;
   std::string out = dump(head);
-  out.pop_back();
-  out += ",\"events\":[";
-  for (std::size_t i = 0; i < payloads.size(); ++i) {
-    if (i) out += ',';
-    out += payloads[i];
-  }
-  out += "]}";
+  close_with_array(out, "events", payloads);
   return text_frame(std::move(out));
+}
+
+void close_with_array(std::string& object, std::string_view key,
+                      const std::vector<std::string>& payloads) {
+  object.pop_back();
+  object += ",\"";
+  object += key;
+  object += "\":[";
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    if (i) object += ',';
+    object += payloads[i];
+  }
+  object += "]}";
 }
 
 frame_ptr typing(const std::string& channel, const user_ref& user, bool is_typing) {

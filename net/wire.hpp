@@ -70,6 +70,11 @@ frame_ptr replay_complete(const channel_position& position, bool gap, const std:
 frame_ptr history(const std::string& channel, const std::vector<std::string>& payloads,
                   bool has_more, const std::string& id);
 
+// Appends `,"key":[payload,...]}` to a rendered JSON object missing its final
+// '}': stored payloads are JSON already and are spliced in unparsed.
+void close_with_array(std::string& object, std::string_view key,
+                      const std::vector<std::string>& payloads);
+
 frame_ptr typing(const std::string& channel, const user_ref& user, bool is_typing);
 frame_ptr membership(bool joined, const std::string& channel, const user_ref& user,
                      int64_t timestamp_ms);

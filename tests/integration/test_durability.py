@@ -185,6 +185,34 @@ class RestartTest(DurableBase):
         self.assertEqual(e.established["channels"][0]["last_event_id"], 0)
 
 
+class LostHistoryTest(DurableBase):
+
+    async def test_new_epoch_when_history_is_lost(self):
+        """A node started on an empty data dir has lost the channel's history: the
+        epoch differs, and a client resuming with the old epoch is told gap: true."""
+        srv = self.boot(make_data_dir())
+        room, uid = unique_room(), unique_uid()
+        ch = f"chat:{room}"
+        a = await self.chat(srv, room, uid)
+        old_epoch = a.established["channels"][0]["epoch"]
+        for i in range(3):
+            await a.send({"type": "message", "message": f"m{i}", "id": f"m{i}"})
+        await a.recv("ack", pred=lambda f: f.get("id") == "m2")
+        self.assertEqual(await asyncio.to_thread(srv.stop, 10), 0)
+
+        srv2 = self.boot(make_data_dir())
+        mux = await self.connect_ok("/ws/", token(uid, channels=[ch]), server=srv2)
+        await mux.send({"type": "subscribe", "channel": ch, "since": 3, "epoch": old_epoch,
+                        "id": "s"})
+        sub = await mux.recv("subscribed")
+        self.assertEqual(sub.get("last_event_id"), 0)
+        self.assertNotEqual(sub.get("epoch"), old_epoch,
+                            "a channel whose history was lost has a new epoch")
+        rc = await mux.recv("replay_complete", timeout=5)
+        self.assertEqual((rc.get("channel"), rc.get("epoch"), rc.get("gap")),
+                         (ch, sub.get("epoch"), True), f"{rc}")
+
+
 class TombstoneTest(DurableBase):
 
     async def test_deleted_content_leaves_the_disk(self):

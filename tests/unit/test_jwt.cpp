@@ -388,3 +388,11 @@ TEST_CASE("random payloads behind a good signature never crash verify") {
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("bearer credentials are read from the Authorization header") {
+  CHECK(sb::jwt::bearer("Bearer abc") == "abc");
+  CHECK(sb::jwt::bearer("bearer abc") == "abc");
+  CHECK(sb::jwt::bearer("Basic abc").empty());
+  CHECK(sb::jwt::bearer("Bearer ").empty());
+  CHECK(sb::jwt::bearer("").empty());
+}
