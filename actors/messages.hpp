@@ -9,6 +9,7 @@
 //   channel_actor --append--> event log (writer thread) --appended--> channel_actor
 //   channel_actor ==frames==> outbound queues of its members (no actor hop)
 //   user_actor / channel_actor --idle--> hub, which stops them once unused
+//   membership (cluster/) <--hello--> membership of every other node (CAF middleman)
 #pragma once
 
 #include <caf/all.hpp>
@@ -37,6 +38,8 @@ using filter_atom = caf::atom_constant<caf::atom("filter")>;
 using appended_atom = caf::atom_constant<caf::atom("appended")>;
 using api_atom = caf::atom_constant<caf::atom("api")>;  // forwarded by the hub for the server API
 using kick_atom = caf::atom_constant<caf::atom("kick")>;
+using hello_atom = caf::atom_constant<caf::atom("hello")>;  // cluster: a peer introduces itself
+using tick_atom = caf::tick_atom;
 
 // A connection as a channel sees it: where to put frames and whose it is.
 struct member {

@@ -1,10 +1,13 @@
 #include "actors/node.hpp"
 
 #include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 
 #include "actors/connection_actor.hpp"
 #include "actors/hub_actor.hpp"
 #include "actors/messages.hpp"
+#include "cluster/membership_actor.hpp"
 #include "storage/event_log.hpp"
 
 namespace sb {
@@ -20,6 +23,18 @@ constexpr auto api_timeout = 10s;
 struct system_config : caf::actor_system_config {
   explicit system_config(const config& cfg) {
     set("scheduler.max-threads", static_cast<size_t>(cfg.actor_threads));
+    const auto& c = cfg.cluster;
+    if (c.port == 0) return;
+    load<caf::io::middleman>();
+    // Heartbeats on: a hung peer (SIGSTOP, partition) is noticed too.
+    set("middleman.heartbeat-interval", caf::timespan{c.heartbeat_interval});
+    set("middleman.connection-timeout", caf::timespan{c.dead_after});
+    set("middleman.app-identifiers", std::vector<std::string>{"switchboard"});
+    if (c.insecure) return;
+    load<caf::openssl::manager>();
+    set("openssl.certificate", c.certificate);
+    set("openssl.key", c.key);
+    set("openssl.cafile", c.ca_file);
   }
 };
 
@@ -68,6 +83,7 @@ struct actor_node::impl {
   explicit impl(const config& c)
       : cfg(c), sys_cfg(c), sys(sys_cfg), log(open_rocksdb_log(storage_options(c))) {
     hub = spawn_hub(sys, cfg, log.get());
+    if (cfg.cluster.port != 0) membership = spawn_membership(sys, cfg);
   }
 
   const config& cfg;
@@ -75,6 +91,7 @@ struct actor_node::impl {
   caf::actor_system sys;
   std::unique_ptr<event_log> log;
   caf::actor hub;
+  caf::actor membership;  // none for a single node
 };
 
 actor_node::actor_node(const config& cfg) : impl_(std::make_unique<impl>(cfg)) {}
@@ -121,9 +138,25 @@ void actor_node::disconnect(const std::string& user_id, std::function<void(uint3
       kick_atom::value, user_id, uint16_t{4005});
 }
 
+void actor_node::members(std::function<void(std::vector<api_member>)> done) {
+  if (!impl_->membership) {
+    done({{impl_->cfg.node_id, {}, true, true, 0}});
+    return;
+  }
+  ask(
+      impl_->sys, impl_->membership,
+      [=](const std::vector<member_info>& members) {
+        std::vector<api_member> out;
+        for (const auto& m : members) out.push_back({m.node, m.address, m.up, m.self, m.since_ms});
+        done(std::move(out));
+      },
+      [=](std::string) { done({{impl_->cfg.node_id, {}, true, true, 0}}); }, caf::get_atom::value);
+}
+
 void actor_node::shutdown() {
   if (!impl_->hub) return;
   caf::anon_send_exit(impl_->hub, caf::exit_reason::user_shutdown);
+  if (impl_->membership) caf::anon_send_exit(impl_->membership, caf::exit_reason::user_shutdown);
   impl_->hub = nullptr;
   impl_->sys.await_all_actors_done();
 }

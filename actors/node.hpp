@@ -56,6 +56,14 @@ struct api_history {
   std::string error;
 };
 
+struct api_member {
+  std::string node;
+  std::string address;  // cluster host:port; empty for a node without a cluster
+  bool up = false;
+  bool self = false;
+  int64_t since_ms = 0;
+};
+
 struct api_presence {
   std::vector<wire::presence_entry> users;
   std::string error;
@@ -74,6 +82,9 @@ class actor_node {
                std::optional<uint64_t> before, std::size_t limit,
                std::function<void(api_history)> done);
   void presence(const std::string& channel, std::function<void(api_presence)> done);
+  // This node and every cluster member it knows, with their state.
+  void members(std::function<void(std::vector<api_member>)> done);
+
   // Closes the user's connections with 4005; reports how many there were.
   void disconnect(const std::string& user_id, std::function<void(uint32_t)> done);
 

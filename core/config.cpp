@@ -242,6 +242,20 @@ void read_config(const json& root, config& cfg) {
     l.slow_consumer_grace = std::chrono::milliseconds(grace_ms);
     r.done();
   }
+  if (auto cluster = top.find("cluster")) {
+    object_reader r{*cluster, "cluster"};
+    auto& c = cfg.cluster;
+    r.read("host", c.host);
+    r.read_int("port", c.port, 0, 65535);
+    r.read("seeds", c.seeds);
+    r.read_seconds("heartbeat_interval", c.heartbeat_interval);
+    r.read_seconds("dead_after", c.dead_after);
+    r.read("insecure", c.insecure);
+    r.read("certificate", c.certificate);
+    r.read("key", c.key);
+    r.read("ca_file", c.ca_file);
+    r.done();
+  }
   if (auto storage = top.find("storage")) {
     object_reader r{*storage, "storage"};
     r.read("sync", cfg.storage.sync);
@@ -271,6 +285,22 @@ void read_config(const json& root, config& cfg) {
   top.done();
 }
 
+void validate_cluster(const cluster_config& c) {
+  for (const auto& seed : c.seeds) {
+    auto colon = seed.rfind(':');
+    bool ok = colon != std::string::npos && colon > 0 && colon + 1 < seed.size() &&
+              seed.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
+              seed.size() - colon - 1 <= 5 && std::stoul(seed.substr(colon + 1)) <= 65535;
+    if (!ok) object_reader::fail("cluster.seeds", "must be \"host:port\" entries, not '" + seed + "'");
+  }
+  if (c.dead_after <= c.heartbeat_interval)
+    object_reader::fail("cluster.dead_after", "must be longer than cluster.heartbeat_interval");
+  if (c.port == 0 || c.insecure) return;
+  if (c.certificate.empty() || c.key.empty() || c.ca_file.empty())
+    object_reader::fail("cluster", "needs certificate, key and ca_file for mutual TLS "
+                                   "(or insecure: true for a local test cluster)");
+}
+
 void validate(config& cfg) {
   if (cfg.auth.jwt_secret.empty())
     object_reader::fail("auth.jwt_secret", "is required (or set SWITCHBOARD_JWT_SECRET)");
@@ -283,6 +313,7 @@ void validate(config& cfg) {
     object_reader::fail("limits.rate_limit_burst", "must be at least 1");
   if (cfg.http.host.empty()) object_reader::fail("http.host", "must not be empty");
   if (cfg.node_id.empty()) cfg.node_id = cfg.http.host + ":" + std::to_string(cfg.http.port);
+  validate_cluster(cfg.cluster);
 }
 
 // Sets `dotted.key=value` in the JSON tree; the value is JSON when it parses

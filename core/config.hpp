@@ -66,6 +66,19 @@ struct auth_config {
   std::vector<std::string> api_keys;
 };
 
+// The cluster port (CAF's middleman). Port 0: a single node, no cluster.
+struct cluster_config {
+  std::string host = "127.0.0.1";  // never all interfaces unless said so
+  uint16_t port = 0;
+  std::vector<std::string> seeds;  // "host:port" of other nodes' cluster ports
+  std::chrono::milliseconds heartbeat_interval{500};
+  std::chrono::milliseconds dead_after{5000};  // silence before a member is down
+  bool insecure = false;  // plain TCP; otherwise mutual TLS with the files below
+  std::string certificate;
+  std::string key;
+  std::string ca_file;
+};
+
 struct storage_config {
   bool sync = true;  // fsync the write-ahead log on every group commit
 };
@@ -83,6 +96,7 @@ struct config {
   limits_config limits;
   auth_config auth;
   storage_config storage;
+  cluster_config cluster;
   log_config log;
   std::map<std::string, namespace_config> namespaces;
   std::vector<route_config> routes;

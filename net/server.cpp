@@ -699,6 +699,10 @@ class http_session final : public closable, public std::enable_shared_from_this<
       upgrade(req, *target);
       return;
     }
+    if (target->path == "/health" && req.method() == http::verb::get) {
+      health(req.version(), req.keep_alive());
+      return;
+    }
     if (target->path == "/metrics" && req.method() == http::verb::get) {
       http::response<http::string_body> res{http::status::ok, req.version()};
       res.set(http::field::content_type, "text/plain; version=0.0.4");
@@ -717,6 +721,31 @@ class http_session final : public closable, public std::enable_shared_from_this<
       return;
     }
     respond(route_http(req, *target), req.keep_alive());
+  }
+
+  // GET /health: this node and the cluster members it knows.
+  void health(unsigned version, bool keep_alive) {
+    srv_.node.members([self = shared_from_this(), version, keep_alive](
+                          std::vector<api_member> members) {
+      auto& srv = self->srv_;
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& m : members)
+        list.push_back({{"node", m.node},
+                        {"address", m.address},
+                        {"state", m.up ? "up" : "down"},
+                        {"self", m.self},
+                        {"since", m.since_ms ? nlohmann::json(iso8601_ms(m.since_ms)) : nlohmann::json()}});
+      nlohmann::json body = {
+          {"status", srv.stopping ? "stopping" : "ok"},
+          {"node", srv.cfg.node_id},
+          {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::steady_clock::now() - srv.started)
+                           .count()},
+          {"cluster", {{"members", std::move(list)}}}};
+      asio::post(self->stream_.get_executor(), [self, version, keep_alive, text = body.dump()] {
+        self->respond(json_response(http::status::ok, text, version), keep_alive);
+      });
+    });
   }
 
   // GET /api/events: the /ws/updates/ channels as Server-Sent Events,
@@ -780,16 +809,6 @@ class http_session final : public closable, public std::enable_shared_from_this<
 
   http::response<http::string_body> route_http(const http::request<http::string_body>& req,
                                                const request_target& target) {
-    if (target.path == "/health" && req.method() == http::verb::get) {
-      nlohmann::json body = {
-          {"status", srv_.stopping ? "stopping" : "ok"},
-          {"node", srv_.cfg.node_id},
-          {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::steady_clock::now() - srv_.started)
-                           .count()},
-          {"cluster", {{"members", {{{"node", srv_.cfg.node_id}, {"state", "up"}}}}}}};
-      return json_response(http::status::ok, body.dump(), req.version());
-    }
     if (match_route(srv_.cfg.routes, target.path)) {
       auto res = error_response(http::status::upgrade_required, "upgrade_required",
                                 "this path takes WebSocket connections", req.version());

@@ -98,3 +98,21 @@ TEST_CASE("config: namespaces and routes") {
   CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "routes": [{"path": "/ws/x/", "chanels": []}]})")
             .find("routes[0].chanels") != std::string::npos);
 }
+
+TEST_CASE("config: cluster") {
+  auto cfg = load_config("", {"auth.jwt_secret=s"}, no_env);
+  CHECK(cfg.cluster.port == 0);
+  CHECK(cfg.cluster.host == "127.0.0.1");
+  cfg = load_config("", {"auth.jwt_secret=s", "cluster.port=7000", "cluster.insecure=true",
+                         R"(cluster.seeds=["10.0.0.2:7000","node-b:7000"])"},
+                    no_env);
+  CHECK(cfg.cluster.seeds.size() == 2);
+  CHECK(error_of("", {"auth.jwt_secret=s", "cluster.port=7000"}).find("mutual TLS") !=
+        std::string::npos);
+  CHECK(error_of("", {"auth.jwt_secret=s", R"(cluster.seeds=["nohost"])"})
+            .find("cluster.seeds") != std::string::npos);
+  CHECK(error_of("", {"auth.jwt_secret=s", R"(cluster.seeds=["h:99999"])"})
+            .find("cluster.seeds") != std::string::npos);
+  CHECK(error_of("", {"auth.jwt_secret=s", "cluster.dead_after=0.1"}).find("cluster.dead_after") !=
+        std::string::npos);
+}

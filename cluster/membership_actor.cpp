@@ -1,0 +1,184 @@
+#include "cluster/membership_actor.hpp"
+
+#include <map>
+#include <set>
+
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/all.hpp>
+
+#include "actors/messages.hpp"
+#include "core/log.hpp"
+#include "core/time.hpp"
+
+namespace sb {
+
+namespace {
+
+struct peer {
+  std::string address;
+  caf::actor handle;
+  bool up = false;
+  int64_t since_ms = 0;
+};
+
+struct membership_state {
+  std::string self_address;
+  std::map<std::string, peer> members;  // by node id, this node excluded
+  std::set<std::string> addresses;      // cluster addresses to stay connected to
+  std::set<std::string> dialing;
+  std::map<std::string, std::string> node_at;  // cluster address -> node id, once known
+  std::map<std::string, int> waited;           // ticks an address has been left undialled
+};
+
+using membership = caf::stateful_actor<membership_state>;
+
+std::pair<std::string, uint16_t> split_address(const std::string& addr) {
+  auto colon = addr.rfind(':');
+  return {addr.substr(0, colon), static_cast<uint16_t>(std::stoul(addr.substr(colon + 1)))};
+}
+
+// Dials one address at a time with CAF's blocking connect, on a thread of
+// its own (a detached actor), so no scheduler thread ever waits on a network.
+void dialer(caf::blocking_actor* self, bool tls) {
+  bool running = true;
+  self->receive_while(running)(
+      [&](connect_atom, const std::string& addr) -> caf::result<caf::actor> {
+        auto [host, port] = split_address(addr);
+        auto& sys = self->home_system();
+        auto h = tls ? caf::openssl::remote_actor<caf::actor>(sys, host, port)
+                     : sys.middleman().remote_actor<caf::actor>(host, port);
+        if (!h) return h.error();
+        return *h;
+      },
+      [&](caf::exit_msg&) { running = false; });
+}
+
+void mark(membership* self, const std::string& node, const std::string& address,
+          const caf::actor& handle) {
+  auto& st = self->state;
+  if (node.empty()) return;
+  if (address == st.self_address || handle == caf::actor{self}) {
+    st.addresses.erase(address);
+    return;
+  }
+  st.node_at[address] = node;
+  auto& p = st.members[node];
+  bool changed = !p.up || p.handle != handle;
+  p.address = address;
+  st.addresses.insert(address);
+  if (!changed) return;
+  p.handle = handle;
+  p.up = true;
+  p.since_ms = now_ms();
+  self->monitor(handle);
+  log::info("member_up", {{"member", node}, {"address", address}});
+}
+
+void dial(membership* self, const caf::actor& dialer_actor, const config* cfg,
+          const std::string& addr) {
+  auto& st = self->state;
+  if (!st.dialing.insert(addr).second) return;
+  auto timeout = cfg->cluster.dead_after;
+  // A fresh connection answers at once; a reply lost with its connection
+  // would otherwise hold the next dial back for the whole timeout.
+  auto hello_timeout = 4 * cfg->cluster.heartbeat_interval;
+  self->request(dialer_actor, timeout, connect_atom::value, addr)
+      .then(
+          [=](const caf::actor& remote) {
+            self->request(remote, hello_timeout, hello_atom::value, cfg->node_id,
+                          self->state.self_address, caf::actor{self})
+                .then(
+                    [=](const std::string& node, const std::string& address,
+                        const std::vector<std::string>& known) {
+                      self->state.dialing.erase(addr);
+                      mark(self, node, address, remote);
+                      for (const auto& a : known)
+                        if (a != self->state.self_address) self->state.addresses.insert(a);
+                    },
+                    [=](caf::error&) { self->state.dialing.erase(addr); });
+          },
+          [=](caf::error&) { self->state.dialing.erase(addr); });
+}
+
+// Whether to dial `addr` now. Two nodes dialling each other at once open two
+// connections for one pair, and one replaces the other (both ends see the
+// member go down). So one side of each pair dials first: the smaller node id,
+// or while ids are unknown the smaller address. The other dials only when
+// nothing came for a few ticks (the first may not know its address).
+bool should_dial(membership_state& st, const std::string& addr, const std::string& self_id) {
+  constexpr int patience_ticks = 3;
+  for (const auto& [node, p] : st.members)
+    if (p.address == addr && p.up) {
+      st.waited.erase(addr);
+      return false;
+    }
+  auto known = st.node_at.find(addr);
+  bool first = known == st.node_at.end() ? st.self_address < addr : self_id < known->second;
+  return first || ++st.waited[addr] > patience_ticks;
+}
+
+caf::behavior membership_behavior(membership* self, const config* cfg, std::string self_address,
+                                  caf::actor dialer_actor) {
+  auto& st = self->state;
+  st.self_address = std::move(self_address);
+  for (const auto& s : cfg->cluster.seeds)
+    if (s != st.self_address) st.addresses.insert(s);
+  self->set_down_handler([=](caf::down_msg& dm) {
+    for (auto& [node, p] : self->state.members)
+      if (p.up && p.handle.address() == dm.source) {
+        p.up = false;
+        p.since_ms = now_ms();
+        log::warn("member_down", {{"member", node}, {"address", p.address},
+                                  {"why", to_string(dm.reason)}});
+      }
+  });
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    self->send_exit(dialer_actor, msg.reason);
+    self->quit(msg.reason);
+  });
+  self->send(self, tick_atom::value);
+  return {
+      [=](tick_atom) {
+        for (const auto& addr : std::set<std::string>{self->state.addresses})
+          if (should_dial(self->state, addr, cfg->node_id)) dial(self, dialer_actor, cfg, addr);
+        self->delayed_send(self, cfg->cluster.heartbeat_interval, tick_atom::value);
+      },
+      [=](hello_atom, const std::string& node, const std::string& address,
+          const caf::actor& remote) {
+        mark(self, node, address, remote);
+        auto& st = self->state;
+        std::vector<std::string> known(st.addresses.begin(), st.addresses.end());
+        return caf::make_message(cfg->node_id, st.self_address, std::move(known));
+      },
+      [=](caf::get_atom) {
+        auto& st = self->state;
+        std::vector<member_info> out{{cfg->node_id, st.self_address, true, true, 0}};
+        for (const auto& [node, p] : st.members)
+          out.push_back({node, p.address, p.up, false, p.since_ms});
+        return out;
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_membership(caf::actor_system& sys, const config& cfg) {
+  const auto& c = cfg.cluster;
+  bool tls = !c.insecure;
+  auto dialer_actor = sys.spawn<caf::detached>(dialer, tls);
+  auto placeholder = c.host + ":" + std::to_string(c.port);
+  auto actor = sys.spawn(membership_behavior, &cfg, placeholder, dialer_actor);
+  auto port = tls ? caf::openssl::publish(actor, c.port, c.host.c_str(), true)
+                  : sys.middleman().publish(actor, c.port, c.host.c_str(), true);
+  if (!port) {
+    caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    throw std::runtime_error("cannot open the cluster port " + placeholder + ": " +
+                             sys.render(port.error()));
+  }
+  log::info("cluster_port_open", {{"cluster_addr", c.host}, {"cluster_port", *port}, {"tls", tls ? "on" : "off"},
+                                  {"seeds", std::to_string(c.seeds.size())}});
+  return actor;
+}
+
+}  // namespace sb
