@@ -103,6 +103,8 @@ class ClusterMembershipTest(unittest.TestCase):
         m = self.members(a)
         self.assertTrue(m["a"]["self"])
         self.assertEqual(m["b"]["address"], f"127.0.0.1:{pb}")
+        for srv in (c, b, a):
+            self.assertEqual(srv.stop(10), 0, f"SIGTERM exit code\n{srv.log()[-2000:]}")
 
     def test_killed_member_is_down_then_rejoins_after_restart(self):
         pa, pb = free_port(), free_port()
