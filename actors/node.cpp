@@ -83,7 +83,7 @@ struct actor_node::impl {
   explicit impl(const config& c)
       : cfg(c), sys_cfg(c), sys(sys_cfg), log(open_rocksdb_log(storage_options(c))) {
     hub = spawn_hub(sys, cfg, log.get());
-    if (cfg.cluster.port != 0) membership = spawn_membership(sys, cfg);
+    if (cfg.cluster.port != 0) membership = spawn_membership(sys, cfg, hub);
   }
 
   const config& cfg;
@@ -133,8 +133,10 @@ void actor_node::presence(const std::string& channel, std::function<void(api_pre
 }
 
 void actor_node::disconnect(const std::string& user_id, std::function<void(uint32_t)> done) {
+  // In a cluster the membership actor asks every node, this one included.
+  auto& target = impl_->membership ? impl_->membership : impl_->hub;
   ask(
-      impl_->sys, impl_->hub, [=](uint32_t n) { done(n); }, [=](std::string) { done(0); },
+      impl_->sys, target, [=](uint32_t n) { done(n); }, [=](std::string) { done(0); },
       kick_atom::value, user_id, uint16_t{4005});
 }
 

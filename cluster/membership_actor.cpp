@@ -118,8 +118,35 @@ bool should_dial(membership_state& st, const std::string& addr, const std::strin
   return first || ++st.waited[addr] > patience_ticks;
 }
 
+// Asks the local hub and every up member to close a user's connections, and
+// answers with the sum once all have answered (or timed out: counted as 0).
+void kick_everywhere(membership* self, const caf::actor& hub, const config* cfg,
+                     const std::string& user_id, uint16_t code) {
+  struct tally {
+    caf::response_promise rp;
+    uint32_t closed = 0;
+    std::size_t waiting = 1;
+  };
+  auto t = std::make_shared<tally>();
+  t->rp = self->make_response_promise();
+  auto done = [=](uint32_t n) {
+    t->closed += n;
+    if (--t->waiting == 0) t->rp.deliver(t->closed);
+  };
+  auto timeout = cfg->cluster.dead_after;
+  std::vector<caf::actor> peers;
+  for (const auto& [node, p] : self->state.members)
+    if (p.up) peers.push_back(p.handle);
+  t->waiting += peers.size();
+  self->request(hub, timeout, kick_atom::value, user_id, code)
+      .then(done, [=](caf::error&) { done(0); });
+  for (const auto& peer : peers)
+    self->request(peer, timeout, kick_atom::value, user_id, code, true)
+        .then(done, [=](caf::error&) { done(0); });
+}
+
 caf::behavior membership_behavior(membership* self, const config* cfg, std::string self_address,
-                                  caf::actor dialer_actor) {
+                                  caf::actor dialer_actor, caf::actor hub) {
   auto& st = self->state;
   st.self_address = std::move(self_address);
   for (const auto& s : cfg->cluster.seeds)
@@ -151,6 +178,12 @@ caf::behavior membership_behavior(membership* self, const config* cfg, std::stri
         std::vector<std::string> known(st.addresses.begin(), st.addresses.end());
         return caf::make_message(cfg->node_id, st.self_address, std::move(known));
       },
+      [=](kick_atom, const std::string& user_id, uint16_t code) {
+        kick_everywhere(self, hub, cfg, user_id, code);
+      },
+      [=](kick_atom, const std::string& user_id, uint16_t code, bool) {
+        return self->delegate(hub, kick_atom::value, user_id, code);
+      },
       [=](caf::get_atom) {
         auto& st = self->state;
         std::vector<member_info> out{{cfg->node_id, st.self_address, true, true, 0}};
@@ -163,12 +196,12 @@ caf::behavior membership_behavior(membership* self, const config* cfg, std::stri
 
 }  // namespace
 
-caf::actor spawn_membership(caf::actor_system& sys, const config& cfg) {
+caf::actor spawn_membership(caf::actor_system& sys, const config& cfg, caf::actor hub) {
   const auto& c = cfg.cluster;
   bool tls = !c.insecure;
   auto dialer_actor = sys.spawn<caf::detached>(dialer, tls);
   auto placeholder = c.host + ":" + std::to_string(c.port);
-  auto actor = sys.spawn(membership_behavior, &cfg, placeholder, dialer_actor);
+  auto actor = sys.spawn(membership_behavior, &cfg, placeholder, dialer_actor, std::move(hub));
   auto port = tls ? caf::openssl::publish(actor, c.port, c.host.c_str(), true)
                   : sys.middleman().publish(actor, c.port, c.host.c_str(), true);
   if (!port) {

@@ -8,6 +8,9 @@
 //   (hello_atom, node_id, cluster_addr, membership)  a peer introduces itself
 //        -> (node_id, cluster_addr, known cluster addresses)
 //   (get_atom)                                      -> std::vector<member_info>
+//   (kick_atom, user_id, code)        close the user's connections on every
+//        node: the local hub's and each up member's -> uint32_t closed in all
+//   (kick_atom, user_id, code, true)  the same from a peer: this node only
 #pragma once
 
 #include <string>
@@ -30,7 +33,7 @@ struct member_info {
 
 // Spawns the membership actor and opens the cluster port (TLS unless
 // cluster.insecure). Throws std::runtime_error when the port cannot be opened.
-caf::actor spawn_membership(caf::actor_system& sys, const config& cfg);
+caf::actor spawn_membership(caf::actor_system& sys, const config& cfg, caf::actor hub);
 
 }  // namespace sb
 

@@ -5,6 +5,8 @@ killed (kill -9) or hung (SIGSTOP) member within cluster.dead_after, take a
 restarted member back by themselves, and refuse a peer whose certificate is
 not from the CA."""
 
+import asyncio
+import json
 import os
 import signal
 import socket
@@ -12,6 +14,8 @@ import subprocess
 import tempfile
 import time
 import unittest
+
+import websockets
 
 import harness
 from harness import DataDirServer, make_data_dir, http_request
@@ -136,6 +140,31 @@ class ClusterMembershipTest(unittest.TestCase):
         time.sleep(2)
         self.assertNotIn("rogue", self.members(a))
         self.assertEqual(set(self.members(rogue)), {"rogue"})
+
+    def test_disconnect_closes_the_users_sockets_on_every_node(self):
+        pa, pb = free_port(), free_port()
+        a = self.node("a", pa, [f"127.0.0.1:{pb}"])
+        b = self.node("b", pb, [f"127.0.0.1:{pa}"])
+        self.wait_for(a, {"b": "up"}, 10)
+        self.wait_for(b, {"a": "up"}, 10)
+        tok = harness.token("kickme", channels=["chat:kick"])
+
+        async def scenario():
+            socks = [await websockets.connect(
+                f"ws://127.0.0.1:{srv.port}/ws/chat/kick/?token={tok}") for srv in (a, b)]
+            for ws in socks:
+                json.loads(await ws.recv())  # connection_established
+            r = await asyncio.to_thread(http_request, a.port, "POST", "/api/disconnect",
+                                        {"user_id": "kickme"})
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json["disconnected"], 2, "one socket on each node")
+            for ws in socks:
+                with self.assertRaises(websockets.ConnectionClosed) as cm:
+                    while True:
+                        await asyncio.wait_for(ws.recv(), 5)
+                self.assertEqual(cm.exception.code, 4005)
+
+        asyncio.run(scenario())
 
     def test_plain_tcp_needs_the_insecure_option(self):
         srv = DataDirServer(make_data_dir(), overrides=[f"--cluster.port={free_port()}"],
