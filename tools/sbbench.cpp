@@ -1,0 +1,476 @@
+// sbbench: Switchboard's load generator. This build runs the fan-out
+// scenario: N subscribers in one chat room, one publisher sending M messages
+// (at a fixed rate or as fast as the server takes them), each message carrying
+// its sequence number and send time. It reports deliveries a second, latency
+// percentiles, and messages lost, duplicated or out of order (all must be 0).
+//
+// One thread, one Asio event loop, raw sockets with minimal WebSocket
+// framing: a received frame costs a header parse and a substring search, so
+// the tool does not cap what it measures (its own CPU use is reported).
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <nlohmann/json.hpp>
+
+#include "net/jwt.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+
+constexpr const char* usage = R"(usage: sbbench fanout [options]
+
+  --host H            server address (default 127.0.0.1)
+  --port P            server port (default 8000)
+  --secret S          JWT secret (default $SWITCHBOARD_JWT_SECRET or dev-secret-change-me)
+  --subscribers N     subscribers in the room (default 1000)
+  --messages M        messages to publish (default 2000)
+  --rate R            messages a second, 0 = as fast as the server takes them (default 0)
+  --window W          at most W messages in flight at max rate (default 64)
+  --sources A,B,...   loopback source addresses to spread connections over
+  --server-pid PID    report the server's CPU time and peak RSS
+  --timeout S         give up S seconds after the last send (default 20)
+  --json              print only the JSON report
+
+The server must allow the publisher's rate: start it with a high
+limits.rate_limit (e.g. --limits.rate_limit=1000000 --limits.rate_limit_burst=1000000).
+Exit codes: 0 ok, 1 messages lost, duplicated or out of order, 2 bad arguments,
+3 could not connect.
+)";
+
+struct options {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8000;
+  std::string secret;
+  int subscribers = 1000;
+  int messages = 2000;
+  double rate = 0;
+  int window = 64;
+  std::vector<std::string> sources;
+  int server_pid = 0;
+  double timeout = 20;
+  bool json_only = false;
+};
+
+[[noreturn]] void bad_args(const std::string& why) {
+  std::fprintf(stderr, "sbbench: %s (try --help)\n", why.c_str());
+  std::exit(2);
+}
+
+long number(const std::string& opt, const std::string& v, long min, long max) {
+  char* end = nullptr;
+  long n = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || n < min || n > max)
+    bad_args(opt + " must be a whole number from " + std::to_string(min) + " to " +
+             std::to_string(max));
+  return n;
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  if (const char* s = std::getenv("SWITCHBOARD_JWT_SECRET")) o.secret = s;
+  if (o.secret.empty()) o.secret = "dev-secret-change-me";
+  if (argc < 2 || std::string{argv[1]} == "--help") {
+    std::fputs(usage, argc < 2 ? stderr : stdout);
+    std::exit(argc < 2 ? 2 : 0);
+  }
+  if (std::string{argv[1]} != "fanout") bad_args("unknown scenario '" + std::string{argv[1]} + "'");
+  for (int i = 2; i < argc; ++i) {
+    std::string k = argv[i];
+    if (k == "--json") {
+      o.json_only = true;
+      continue;
+    }
+    if (i + 1 >= argc) bad_args(k + " needs a value");
+    std::string v = argv[++i];
+    if (k == "--host") o.host = v;
+    else if (k == "--port") o.port = static_cast<uint16_t>(number(k, v, 1, 65535));
+    else if (k == "--secret") o.secret = v;
+    else if (k == "--subscribers") o.subscribers = static_cast<int>(number(k, v, 1, 1000000));
+    else if (k == "--messages") o.messages = static_cast<int>(number(k, v, 1, 100000000));
+    else if (k == "--rate") o.rate = static_cast<double>(number(k, v, 0, 100000000));
+    else if (k == "--window") o.window = static_cast<int>(number(k, v, 1, 1000000));
+    else if (k == "--server-pid") o.server_pid = static_cast<int>(number(k, v, 1, 1 << 30));
+    else if (k == "--timeout") o.timeout = static_cast<double>(number(k, v, 1, 3600));
+    else if (k == "--sources") {
+      std::stringstream in(v);
+      for (std::string s; std::getline(in, s, ',');)
+        if (!s.empty()) o.sources.push_back(s);
+    } else bad_args("unknown option " + k);
+  }
+  return o;
+}
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch())
+      .count();
+}
+
+std::string token_for(const options& o, const std::string& user) {
+  auto t = std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count();
+  nlohmann::json claims = {{"user_id", user}, {"exp", t + 3600}, {"channels", {"chat:*"}}};
+  return sb::jwt::sign(claims.dump(), o.secret);
+}
+
+// A masked client text frame (mask key 0: legal, and keeps the payload readable).
+std::string client_frame(const std::string& payload) {
+  std::string f;
+  f.push_back(static_cast<char>(0x81));
+  auto n = payload.size();
+  if (n < 126) {
+    f.push_back(static_cast<char>(0x80 | n));
+  } else if (n < 65536) {
+    f.push_back(static_cast<char>(0x80 | 126));
+    f.push_back(static_cast<char>(n >> 8));
+    f.push_back(static_cast<char>(n & 0xff));
+  } else {
+    f.push_back(static_cast<char>(0x80 | 127));
+    for (int s = 56; s >= 0; s -= 8) f.push_back(static_cast<char>((n >> s) & 0xff));
+  }
+  f.append(4, '\0');
+  f += payload;
+  return f;
+}
+
+struct stats {
+  uint64_t received = 0;
+  uint64_t lost = 0;
+  uint64_t duplicated = 0;
+  uint64_t out_of_order = 0;
+  std::vector<uint32_t> latency_us;
+  int finished = 0;
+  int failed = 0;
+};
+
+class client : public std::enable_shared_from_this<client> {
+ public:
+  client(asio::io_context& ioc, const options& o, stats& st, int index)
+      : socket_(ioc), opts_(o), st_(st), index_(index), buf_(16 * 1024) {}
+
+  std::function<void()> on_ready;
+  std::function<void(int64_t seq)> on_own_message;  // the publisher's flow control
+  bool ready = false;
+
+  void start(const std::string& path) {
+    tcp::endpoint ep{asio::ip::make_address(opts_.host), opts_.port};
+    socket_.open(tcp::v4());
+    if (!opts_.sources.empty()) {
+      auto& src = opts_.sources[static_cast<std::size_t>(index_) % opts_.sources.size()];
+      socket_.bind({asio::ip::make_address(src), 0});
+    }
+    socket_.set_option(tcp::no_delay(true));
+    auto request = std::make_shared<std::string>(
+        "GET " + path + " HTTP/1.1\r\nHost: " + opts_.host + "\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: c2JiZW5jaGtleTEyMzQ1Ng==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n");
+    socket_.async_connect(ep, [self = shared_from_this(), request](boost::system::error_code ec) {
+      if (ec) return self->fail("connect: " + ec.message());
+      asio::async_write(self->socket_, asio::buffer(*request),
+                        [self, request](boost::system::error_code ec, std::size_t) {
+                          if (ec) return self->fail("handshake: " + ec.message());
+                          self->read();
+                        });
+    });
+  }
+
+  void send(std::string frame) {
+    bool idle = out_.empty();
+    out_.push_back(std::move(frame));
+    if (idle) write();
+  }
+
+  uint64_t received_count = 0;
+
+ private:
+  void write() {
+    asio::async_write(socket_, asio::buffer(out_.front()),
+                      [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                        if (ec) return self->fail("write: " + ec.message());
+                        self->out_.erase(self->out_.begin());
+                        if (!self->out_.empty()) self->write();
+                      });
+  }
+
+  void read() {
+    if (used_ == buf_.size()) buf_.resize(buf_.size() * 2);
+    socket_.async_read_some(
+        asio::buffer(buf_.data() + used_, buf_.size() - used_),
+        [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+          if (ec) return self->fail("read: " + ec.message());
+          self->used_ += n;
+          self->consume();
+          self->read();
+        });
+  }
+
+  void consume() {
+    std::size_t pos = 0;
+    if (!handshaken_) {
+      auto* end = static_cast<const char*>(memmem(buf_.data(), used_, "\r\n\r\n", 4));
+      if (!end) return;
+      if (std::strncmp(buf_.data(), "HTTP/1.1 101", 12) != 0)
+        return fail("handshake refused: " + std::string(buf_.data(), std::min<std::size_t>(used_, 80)));
+      handshaken_ = true;
+      pos = static_cast<std::size_t>(end - buf_.data()) + 4;
+    }
+    while (used_ - pos >= 2) {
+      auto* p = reinterpret_cast<const unsigned char*>(buf_.data() + pos);
+      std::size_t len = p[1] & 0x7f;
+      std::size_t head = 2;
+      if (len == 126) {
+        if (used_ - pos < 4) break;
+        len = (std::size_t{p[2]} << 8) | p[3];
+        head = 4;
+      } else if (len == 127) {
+        if (used_ - pos < 10) break;
+        len = 0;
+        for (int i = 2; i < 10; ++i) len = (len << 8) | p[i];
+        head = 10;
+      }
+      if (used_ - pos < head + len) break;
+      on_frame(p[0] & 0x0f, std::string_view(buf_.data() + pos + head, len));
+      pos += head + len;
+    }
+    std::memmove(buf_.data(), buf_.data() + pos, used_ - pos);
+    used_ -= pos;
+  }
+
+  void on_frame(int op, std::string_view payload) {
+    if (op == 0x9) {  // ping: answer, or the server closes us
+      send(std::string("\x8a\x80\0\0\0\0", 6));
+      return;
+    }
+    if (op == 0x8) return fail("closed by the server");
+    if (op != 0x1) return;
+    if (!ready) {
+      if (payload.find("\"connection_established\"") != std::string_view::npos) {
+        ready = true;
+        if (on_ready) on_ready();
+      }
+      return;
+    }
+    auto at = payload.find("\"content\":\"b:");
+    if (at == std::string_view::npos) return;
+    const char* s = payload.data() + at + 13;
+    char* end = nullptr;
+    long long seq = std::strtoll(s, &end, 10);
+    long long sent = std::strtoll(end + 1, nullptr, 10);
+    st_.latency_us.push_back(static_cast<uint32_t>(std::max<long long>(0, (now_ns() - sent) / 1000)));
+    ++st_.received;
+    ++received_count;
+    if (seq == next_) {
+      ++next_;
+    } else if (seq < next_) {
+      ++st_.duplicated;
+    } else {
+      ++st_.out_of_order;
+      st_.lost += static_cast<uint64_t>(seq - next_);
+      next_ = seq + 1;
+    }
+    if (on_own_message) on_own_message(seq);
+    if (next_ == opts_.messages) ++st_.finished;
+  }
+
+  void fail(const std::string& why) {
+    if (failed_) return;
+    failed_ = true;
+    ++st_.failed;
+    if (st_.failed <= 3) std::fprintf(stderr, "sbbench: client %d: %s\n", index_, why.c_str());
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+  }
+
+  tcp::socket socket_;
+  const options& opts_;
+  stats& st_;
+  int index_;
+  std::vector<char> buf_;
+  std::size_t used_ = 0;
+  bool handshaken_ = false;
+  bool failed_ = false;
+  long long next_ = 0;
+  std::vector<std::string> out_;
+};
+
+struct proc_sample {
+  double cpu_s = 0;
+  long peak_rss_kb = 0;
+};
+
+proc_sample sample_process(int pid) {
+  proc_sample p;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), {});
+  auto close = text.rfind(')');
+  if (close != std::string::npos) {
+    std::istringstream rest(text.substr(close + 2));
+    std::string field;
+    unsigned long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) utime = std::stoul(field);
+      if (i == 15) stime = std::stoul(field);
+    }
+    p.cpu_s = double(utime + stime) / double(sysconf(_SC_CLK_TCK));
+  }
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) p.peak_rss_kb = std::stol(line.substr(6));
+  return p;
+}
+
+double own_cpu_s() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto o = parse(argc, argv);
+  asio::io_context ioc(1);
+  stats st;
+  st.latency_us.reserve(static_cast<std::size_t>(o.subscribers + 1) * o.messages);
+  auto room = "bench-" + std::to_string(getpid()) + "-" + std::to_string(now_ns() % 100000);
+  auto path = [&](int i) {
+    return "/ws/chat/" + room + "/?token=" + token_for(o, "bench-" + std::to_string(i));
+  };
+
+  std::vector<std::shared_ptr<client>> subs;
+  int ready = 0;
+  auto publisher = std::make_shared<client>(ioc, o, st, o.subscribers);
+  int sent = 0;
+  long long own_seen = 0;
+  clock_type::time_point send_start, last_send;
+  asio::steady_timer pacer(ioc);
+  asio::steady_timer deadline(ioc);
+
+  auto send_one = [&] {
+    std::string payload = "{\"type\":\"message\",\"message\":\"b:" + std::to_string(sent) + ":" +
+                          std::to_string(now_ns()) + "\"}";
+    publisher->send(client_frame(payload));
+    ++sent;
+    last_send = clock_type::now();
+  };
+  std::function<void()> pump;  // max rate: keep `window` messages in flight
+  pump = [&] {
+    while (sent < o.messages && sent - own_seen < o.window) send_one();
+  };
+  std::function<void()> tick;  // fixed rate
+  tick = [&] {
+    double elapsed = std::chrono::duration<double>(clock_type::now() - send_start).count();
+    int due = std::min(o.messages, static_cast<int>(elapsed * o.rate) + 1);
+    while (sent < due) send_one();
+    if (sent < o.messages) {
+      pacer.expires_after(std::chrono::microseconds(500));
+      pacer.async_wait([&](boost::system::error_code ec) {
+        if (!ec) tick();
+      });
+    }
+  };
+  auto all_done = [&] { return st.finished + st.failed >= o.subscribers + 1; };
+  std::function<void()> watch;
+  watch = [&] {
+    bool timed_out = sent == o.messages &&
+                     clock_type::now() - last_send > std::chrono::duration<double>(o.timeout);
+    if (all_done() || timed_out) {
+      ioc.stop();
+      return;
+    }
+    deadline.expires_after(std::chrono::milliseconds(10));
+    deadline.async_wait([&](boost::system::error_code ec) {
+      if (!ec) watch();
+    });
+  };
+
+  publisher->on_own_message = [&](int64_t seq) {
+    own_seen = seq + 1;
+    if (o.rate == 0) pump();
+  };
+  publisher->on_ready = [&] {
+    send_start = clock_type::now();
+    if (o.rate == 0) pump();
+    else tick();
+  };
+  auto server_before = o.server_pid ? sample_process(o.server_pid) : proc_sample{};
+  for (int i = 0; i < o.subscribers; ++i) {
+    auto c = std::make_shared<client>(ioc, o, st, i);
+    c->on_ready = [&] {
+      if (++ready == o.subscribers) publisher->start(path(o.subscribers));
+    };
+    c->start(path(i));
+    subs.push_back(c);
+  }
+  auto cpu_before = own_cpu_s();
+  watch();
+  ioc.run();
+  double secs = std::chrono::duration<double>(clock_type::now() - send_start).count();
+  double cpu = own_cpu_s() - cpu_before;
+  auto server_after = o.server_pid ? sample_process(o.server_pid) : proc_sample{};
+
+  if (ready < o.subscribers) {
+    std::fprintf(stderr, "sbbench: only %d of %d subscribers connected\n", ready, o.subscribers);
+    return 3;
+  }
+  auto& lat = st.latency_us;
+  std::sort(lat.begin(), lat.end());
+  auto pct = [&](double p) {
+    return lat.empty() ? 0u : lat[std::min(lat.size() - 1, static_cast<std::size_t>(p * lat.size()))];
+  };
+  uint64_t expected = static_cast<uint64_t>(o.subscribers + 1) * static_cast<uint64_t>(o.messages);
+  uint64_t missing = expected > st.received ? expected - st.received : 0;
+  nlohmann::json report = {
+      {"scenario", "fanout"},
+      {"subscribers", o.subscribers},
+      {"messages", o.messages},
+      {"rate", o.rate},
+      {"deliveries", st.received},
+      {"seconds", secs},
+      {"deliveries_per_second", st.received / secs},
+      {"latency_us",
+       {{"p50", pct(0.5)}, {"p90", pct(0.9)}, {"p99", pct(0.99)}, {"p99_9", pct(0.999)},
+        {"max", lat.empty() ? 0u : lat.back()}}},
+      {"lost", st.lost + missing},
+      {"duplicated", st.duplicated},
+      {"out_of_order", st.out_of_order},
+      {"clients_failed", st.failed},
+      {"bench_cpu_percent", 100 * cpu / secs},
+  };
+  if (o.server_pid) {
+    report["server_cpu_percent"] = 100 * (server_after.cpu_s - server_before.cpu_s) / secs;
+    report["server_peak_rss_kb"] = server_after.peak_rss_kb;
+  }
+  if (o.json_only) {
+    std::printf("%s\n", report.dump().c_str());
+  } else {
+    std::printf("%s\n", report.dump(2).c_str());
+    std::printf("fanout: %d subscribers x %d messages: %.0f deliveries/s over %.2f s; latency "
+                "p50 %u us, p99 %u us, max %u us; lost %llu, duplicated %llu, out of order %llu; "
+                "sbbench CPU %.0f%%%s\n",
+                o.subscribers, o.messages, st.received / secs, secs, pct(0.5), pct(0.99),
+                lat.empty() ? 0u : lat.back(),
+                static_cast<unsigned long long>(st.lost + missing),
+                static_cast<unsigned long long>(st.duplicated),
+                static_cast<unsigned long long>(st.out_of_order), 100 * cpu / secs,
+                cpu / secs > 0.9 ? " (sbbench was the bottleneck)" : "");
+  }
+  bool clean = st.lost + missing == 0 && st.duplicated == 0 && st.out_of_order == 0;
+  return clean ? 0 : 1;
+}
