@@ -30,22 +30,15 @@ def free_port():
 
 
 def make_pki(names):
-    """A private CA, a certificate per name signed by it, and a self-signed
-    `rogue` certificate. Returns the folder."""
+    """The CA and node certificates from configs/cluster/make-certs.sh, plus a
+    self-signed `rogue` certificate. Returns the folder."""
     d = tempfile.mkdtemp(prefix="sb-itest-pki-")
-
-    def run(*args):
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-        "-days", "30", "-subj", "/CN=switchboard-test-ca")
-    for n in names:
-        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{n}.key", "-out", f"{n}.csr",
-            "-subj", f"/CN={n}")
-        run("x509", "-req", "-in", f"{n}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", f"{n}.pem", "-days", "30")
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "rogue.key", "-out",
-        "rogue.pem", "-days", "30", "-subj", "/CN=rogue")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "configs",
+                          "cluster", "make-certs.sh")
+    subprocess.run([script, d, *names], check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    "rogue.key", "-out", "rogue.pem", "-days", "30", "-subj", "/CN=rogue"],
+                   cwd=d, check=True, capture_output=True)
     return d
 
 
