@@ -18,6 +18,7 @@ namespace {
 
 constexpr std::size_t max_cached_events = 1024;
 constexpr std::size_t replay_chunk = 1000;
+constexpr auto linger = std::chrono::seconds(10);
 
 struct cached_event {
   event e;
@@ -47,6 +48,7 @@ struct channel_state {
   std::vector<pending_event> inflight;                   // being written
   dedup_window sent_ids{10 * 60 * 1000};
   uint64_t forwarded = 0;  // handled messages forwarded by the hub
+  bool linger_armed = false;
 
   cached_event* cached(uint64_t id) {
     if (recent.empty() || id < recent.front().e.event_id || id > recent.back().e.event_id)
@@ -92,17 +94,27 @@ caf::error check_target(channel_state& st, const draft& d, std::optional<event>&
   return caf::none;
 }
 
-void report_if_idle(channel_actor* self, const caf::actor& hub) {
-  if (!self->state.busy())
-    self->send(hub, idle_atom::value, channel_atom::value, self->state.name,
-               self->state.forwarded);
+// A channel without members lingers a while before it offers to stop: a
+// channel that backends publish to, or that clients leave and rejoin, would
+// otherwise be reopened from the log for every event.
+void report_if_idle(channel_actor* self) {
+  auto& st = self->state;
+  if (st.busy() || st.linger_armed) return;
+  st.linger_armed = true;
+  self->delayed_send(self, linger, linger_atom::value);
 }
 
-void on_appended(channel_actor* self, const caf::actor& hub, const std::string& error);
+void linger_over(channel_actor* self, const caf::actor& hub) {
+  auto& st = self->state;
+  st.linger_armed = false;
+  if (!st.busy()) self->send(hub, idle_atom::value, channel_atom::value, st.name, st.forwarded);
+}
+
+void on_appended(channel_actor* self, const std::string& error);
 
 // Hands everything pending to the log, unless a write is under way: events
 // of one channel reach the disk in id order, batched while a write runs.
-void flush(channel_actor* self, const caf::actor& hub) {
+void flush(channel_actor* self) {
   auto& st = self->state;
   if (!st.inflight.empty() || st.pending.empty()) return;
   st.inflight.swap(st.pending);
@@ -120,7 +132,7 @@ void flush(channel_actor* self, const caf::actor& hub) {
   req.done = [h = caf::actor{self}](const std::string& error) {
     caf::anon_send(h, appended_atom::value, error);
   };
-  if (!st.log->append(std::move(req))) on_appended(self, hub, "the event log's queue is full");
+  if (!st.log->append(std::move(req))) on_appended(self, "the event log's queue is full");
 }
 
 // The cache never holds what retention has removed (or is about to).
@@ -137,7 +149,7 @@ void remember(channel_state& st, cached_event ev) {
   expire_cache(st, now_ms());
 }
 
-void on_appended(channel_actor* self, const caf::actor& hub, const std::string& error) {
+void on_appended(channel_actor* self, const std::string& error) {
   auto& st = self->state;
   auto batch = std::move(st.inflight);
   st.inflight.clear();
@@ -175,11 +187,11 @@ void on_appended(channel_actor* self, const caf::actor& hub, const std::string& 
     }
     st.assigned_id = st.durable_id;
   }
-  flush(self, hub);
-  report_if_idle(self, hub);
+  flush(self);
+  report_if_idle(self);
 }
 
-caf::result<uint64_t, std::string> publish(channel_actor* self, const caf::actor& hub, draft& d) {
+caf::result<uint64_t, std::string> publish(channel_actor* self, draft& d) {
   auto& st = self->state;
   auto now = now_ms();
   std::string key;
@@ -204,7 +216,7 @@ caf::result<uint64_t, std::string> publish(channel_actor* self, const caf::actor
   auto rp = self->make_response_promise();
   p.waiters.push_back(rp);
   st.pending.push_back(std::move(p));
-  flush(self, hub);
+  flush(self);
   return rp;
 }
 
@@ -324,7 +336,7 @@ caf::behavior channel(channel_actor* self, caf::actor hub, std::string name,
   log::debug("channel_start", {{"channel", st.name}, {"epoch", st.epoch},
                                {"last_event_id", st.durable_id}});
   self->set_down_handler([=](caf::down_msg& dm) {
-    if (remove_member(self, dm.source)) report_if_idle(self, hub);
+    if (remove_member(self, dm.source)) report_if_idle(self);
   });
   return {
       [=](join_atom, join_request& req) {
@@ -333,15 +345,15 @@ caf::behavior channel(channel_actor* self, caf::actor hub, std::string name,
       },
       [=](leave_atom, const caf::actor& conn) {
         self->demonitor(conn);
-        if (remove_member(self, conn.address())) report_if_idle(self, hub);
+        if (remove_member(self, conn.address())) report_if_idle(self);
         auto& st = self->state;
         return wire::channel_position{st.name, st.epoch, st.durable_id};
       },
-      [=](publish_atom, draft& d) { return publish(self, hub, d); },
+      [=](publish_atom, draft& d) { return publish(self, d); },
       [=](api_atom, publish_atom, draft& d) {
         ++self->state.forwarded;
-        auto result = publish(self, hub, d);
-        report_if_idle(self, hub);
+        auto result = publish(self, d);
+        report_if_idle(self);
         return result;
       },
       [=](typing_atom, const user_ref& user, bool is_typing) {
@@ -352,7 +364,7 @@ caf::behavior channel(channel_actor* self, caf::actor hub, std::string name,
       [=](presence_atom) { return presence(self->state); },
       [=](api_atom, presence_atom) {
         ++self->state.forwarded;
-        report_if_idle(self, hub);
+        report_if_idle(self);
         return presence(self->state);
       },
       [=](replay_atom, const caf::actor& conn, uint64_t since, const std::string& reply_id) {
@@ -362,7 +374,7 @@ caf::behavior channel(channel_actor* self, caf::actor hub, std::string name,
       [=](history_atom, const history_query& q) { return history(self->state, q); },
       [=](api_atom, history_atom, const history_query& q) {
         ++self->state.forwarded;
-        report_if_idle(self, hub);
+        report_if_idle(self);
         return history(self->state, q);
       },
       [=](filter_atom, const caf::actor& conn, const std::vector<std::string>& types, bool add) {
@@ -374,7 +386,8 @@ caf::behavior channel(channel_actor* self, caf::actor hub, std::string name,
           if (!add && it != m->types.end()) m->types.erase(it);
         }
       },
-      [=](appended_atom, const std::string& error) { on_appended(self, hub, error); },
+      [=](appended_atom, const std::string& error) { on_appended(self, error); },
+      [=](linger_atom) { linger_over(self, hub); },
       [=](idle_atom) {
         if (!self->state.busy()) {
           log::debug("channel_stop", {{"channel", self->state.name}});

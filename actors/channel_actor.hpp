@@ -13,6 +13,7 @@
 //   (history_atom, history_query)   -> history_page
 //   (filter_atom, conn, types, add) change a member's notification filter
 //   (appended_atom, error)          from the event log's writer thread
+//   (linger_atom)                   from itself, a while after the last member left
 //   (idle_atom)                     the hub agrees it may stop
 #pragma once
 

@@ -38,6 +38,7 @@ using filter_atom = caf::atom_constant<caf::atom("filter")>;
 using appended_atom = caf::atom_constant<caf::atom("appended")>;
 using api_atom = caf::atom_constant<caf::atom("api")>;  // forwarded by the hub for the server API
 using kick_atom = caf::atom_constant<caf::atom("kick")>;
+using linger_atom = caf::atom_constant<caf::atom("linger")>;
 using hello_atom = caf::atom_constant<caf::atom("hello")>;  // cluster: a peer introduces itself
 using tick_atom = caf::tick_atom;
 
