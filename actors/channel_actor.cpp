@@ -378,13 +378,15 @@ caf::behavior channel(channel_actor* self, caf::actor hub, std::string name,
         return history(self->state, q);
       },
       [=](filter_atom, const caf::actor& conn, const std::vector<std::string>& types, bool add) {
-        auto* m = find_member(self->state, conn.address());
-        if (!m) return;
-        for (const auto& t : types) {
-          auto it = std::find(m->types.begin(), m->types.end(), t);
-          if (add && it == m->types.end()) m->types.push_back(t);
-          if (!add && it != m->types.end()) m->types.erase(it);
+        auto& st = self->state;
+        if (auto* m = find_member(st, conn.address())) {
+          for (const auto& t : types) {
+            auto it = std::find(m->types.begin(), m->types.end(), t);
+            if (add && it == m->types.end()) m->types.push_back(t);
+            if (!add && it != m->types.end()) m->types.erase(it);
+          }
         }
+        return wire::channel_position{st.name, st.epoch, st.durable_id};
       },
       [=](appended_atom, const std::string& error) { on_appended(self, error); },
       [=](linger_atom) { linger_over(self, hub); },

@@ -11,7 +11,7 @@
 //   (presence_atom)                 -> std::vector<presence_entry>
 //   (replay_atom, conn, since, id)  replay to one member, then replay_complete
 //   (history_atom, history_query)   -> history_page
-//   (filter_atom, conn, types, add) change a member's notification filter
+//   (filter_atom, conn, types, add) -> channel_position: change a member's notification filter
 //   (appended_atom, error)          from the event log's writer thread
 //   (linger_atom)                   from itself, a while after the last member left
 //   (idle_atom)                     the hub agrees it may stop

@@ -173,8 +173,13 @@ void filter(conn_actor* self, const wire::command& c) {
   }
   bool add = c.type == wire::command_type::subscribe;
   for (auto& [name, channel] : st.channels)
-    self->send(channel, filter_atom::value, caf::actor{self}, c.notification_types, add);
-  if (!c.id.empty()) st.args.out->send(wire::ack(c.id));
+    self->request(channel, request_timeout, filter_atom::value, caf::actor{self},
+                  c.notification_types, add)
+        .then(
+            [=, id = c.id](const wire::channel_position& p) {
+              self->state.args.out->send(wire::subscription(add, p, id));
+            },
+            [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
 }
 
 void history(conn_actor* self, const wire::command& c) {

@@ -492,10 +492,12 @@ class RoutesTest(ApiBase):
 
         async def sub(kind, types, fid):
             await c.send({"type": kind, "notification_types": types, "id": fid})
-            # A frame with an id is answered (ack, or subscribed/unsubscribed) with that id.
+            # Answered by subscribed/unsubscribed for the route's channel, with the id.
             answer = await c.recv(pred=lambda f: f.get("id") == fid, timeout=3)
-            self.assertNotEqual(answer.get("type"), "error",
-                                f"{kind} notification_types: {answer}")
+            self.assertEqual(answer.get("type"), kind + "d", f"{kind} notification_types: {answer}")
+            self.assertEqual(answer.get("channel"), ch)
+            self.assertIn("epoch", answer)
+            self.assertIn("last_event_id", answer)
 
         await sub("subscribe", ["grade_update"], "s1")
         await self.publish(ch, "notification", {"n": 3})
