@@ -19,6 +19,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio.hpp>
@@ -32,18 +33,26 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 
-constexpr const char* usage = R"(usage: sbbench fanout [options]
+constexpr const char* usage = R"(usage: sbbench SCENARIO [options]
+
+Scenarios:
+  fanout   N subscribers in one room, one publisher sending M messages
+  idle     N authenticated idle connections (each on its own /ws/notifications/):
+           the server's memory per connection (needs --server-pid)
+  replay   M messages stored in one room, then N clients reconnecting at once
+           with ?last_event_id so that each replays --replay K of them
 
   --host H            server address (default 127.0.0.1)
   --port P            server port (default 8000)
   --secret S          JWT secret (default $SWITCHBOARD_JWT_SECRET or dev-secret-change-me)
-  --subscribers N     subscribers in the room (default 1000)
+  --subscribers N     subscribers, connections or reconnecting clients (default 1000)
   --messages M        messages to publish (default 2000)
   --rate R            messages a second, 0 = as fast as the server takes them (default 0)
   --window W          at most W messages in flight at max rate (default 64)
   --sources A,B,...   loopback source addresses to spread connections over
   --server-pid PID    report the server's CPU time and peak RSS
   --timeout S         give up S seconds after the last send (default 20)
+  --replay K          replay: events each client replays (default 100)
   --json              print only the JSON report
 
 The server must allow the publisher's rate: start it with a high
@@ -63,7 +72,9 @@ struct options {
   std::vector<std::string> sources;
   int server_pid = 0;
   double timeout = 20;
+  int replay = 100;
   bool json_only = false;
+  std::string scenario;
 };
 
 [[noreturn]] void bad_args(const std::string& why) {
@@ -88,7 +99,9 @@ options parse(int argc, char** argv) {
     std::fputs(usage, argc < 2 ? stderr : stdout);
     std::exit(argc < 2 ? 2 : 0);
   }
-  if (std::string{argv[1]} != "fanout") bad_args("unknown scenario '" + std::string{argv[1]} + "'");
+  o.scenario = argv[1];
+  if (o.scenario != "fanout" && o.scenario != "idle" && o.scenario != "replay")
+    bad_args("unknown scenario '" + o.scenario + "'");
   for (int i = 2; i < argc; ++i) {
     std::string k = argv[i];
     if (k == "--json") {
@@ -105,6 +118,7 @@ options parse(int argc, char** argv) {
     else if (k == "--rate") o.rate = static_cast<double>(number(k, v, 0, 100000000));
     else if (k == "--window") o.window = static_cast<int>(number(k, v, 1, 1000000));
     else if (k == "--server-pid") o.server_pid = static_cast<int>(number(k, v, 1, 1 << 30));
+    else if (k == "--replay") o.replay = static_cast<int>(number(k, v, 1, 100000000));
     else if (k == "--timeout") o.timeout = static_cast<double>(number(k, v, 1, 3600));
     else if (k == "--sources") {
       std::stringstream in(v);
@@ -120,7 +134,7 @@ int64_t now_ns() {
       .count();
 }
 
-std::string token_for(const options& o, const std::string& user) {
+std::string token_for(const options& o, const std::string& user) {  // chat:* access
   auto t = std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
                .count();
@@ -164,6 +178,7 @@ class client : public std::enable_shared_from_this<client> {
       : socket_(ioc), opts_(o), st_(st), index_(index), buf_(16 * 1024) {}
 
   std::function<void()> on_ready;
+  std::function<void(std::string_view)> on_text;  // replaces the fan-out bookkeeping
   std::function<void(int64_t seq)> on_own_message;  // the publisher's flow control
   bool ready = false;
 
@@ -258,13 +273,13 @@ class client : public std::enable_shared_from_this<client> {
     }
     if (op == 0x8) return fail("closed by the server");
     if (op != 0x1) return;
-    if (!ready) {
-      if (payload.find("\"connection_established\"") != std::string_view::npos) {
-        ready = true;
-        if (on_ready) on_ready();
-      }
+    if (!ready && payload.find("\"connection_established\"") != std::string_view::npos) {
+      ready = true;
+      if (on_ready) on_ready();
       return;
     }
+    if (on_text) return on_text(payload);
+    if (!ready) return;
     auto at = payload.find("\"content\":\"b:");
     if (at == std::string_view::npos) return;
     const char* s = payload.data() + at + 13;
@@ -341,10 +356,7 @@ double own_cpu_s() {
          double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  auto o = parse(argc, argv);
+int fanout(const options& o) {
   asio::io_context ioc(1);
   stats st;
   st.latency_us.reserve(static_cast<std::size_t>(o.subscribers + 1) * o.messages);
@@ -473,4 +485,163 @@ int main(int argc, char** argv) {
   }
   bool clean = st.lost + missing == 0 && st.duplicated == 0 && st.out_of_order == 0;
   return clean ? 0 : 1;
+}
+
+// Opens N connections, each a user on /ws/notifications/ (a connection, a user
+// and a channel actor each), and reports the server's memory per connection.
+int idle(const options& o) {
+  if (!o.server_pid) bad_args("idle needs --server-pid");
+  asio::io_context ioc(1);
+  stats st;
+  auto before = sample_process(o.server_pid);
+  long rss_before = 0;
+  {
+    std::ifstream status("/proc/" + std::to_string(o.server_pid) + "/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmRSS:", 0) == 0) rss_before = std::stol(line.substr(6));
+  }
+  int ready = 0;
+  std::vector<std::shared_ptr<client>> conns;
+  auto start = clock_type::now();
+  asio::steady_timer check(ioc);
+  std::function<void()> watch = [&] {
+    if (ready + st.failed >= o.subscribers ||
+        clock_type::now() - start > std::chrono::duration<double>(o.timeout)) {
+      ioc.stop();
+      return;
+    }
+    check.expires_after(std::chrono::milliseconds(20));
+    check.async_wait([&](boost::system::error_code ec) {
+      if (!ec) watch();
+    });
+  };
+  for (int i = 0; i < o.subscribers; ++i) {
+    auto c = std::make_shared<client>(ioc, o, st, i);
+    c->on_ready = [&] { ++ready; };
+    c->start("/ws/notifications/?token=" + token_for(o, "idle-" + std::to_string(getpid()) + "-" +
+                                                           std::to_string(i)));
+    conns.push_back(c);
+  }
+  watch();
+  ioc.run();
+  double secs = std::chrono::duration<double>(clock_type::now() - start).count();
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // let the server settle
+  long rss_after = 0;
+  {
+    std::ifstream status("/proc/" + std::to_string(o.server_pid) + "/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmRSS:", 0) == 0) rss_after = std::stol(line.substr(6));
+  }
+  double per_conn_kib = ready ? double(rss_after - rss_before) / ready : 0;
+  nlohmann::json report = {{"scenario", "idle"},
+                           {"connections", ready},
+                           {"failed", st.failed},
+                           {"connect_seconds", secs},
+                           {"server_rss_before_kib", rss_before},
+                           {"server_rss_after_kib", rss_after},
+                           {"server_kib_per_connection", per_conn_kib},
+                           {"server_cpu_seconds", sample_process(o.server_pid).cpu_s - before.cpu_s}};
+  std::printf("%s\n", o.json_only ? report.dump().c_str() : report.dump(2).c_str());
+  if (!o.json_only)
+    std::printf("idle: %d connections, server RSS %ld -> %ld KiB: %.2f KiB per connection\n",
+                ready, rss_before, rss_after, per_conn_kib);
+  return ready == o.subscribers ? 0 : 3;
+}
+
+// Stores M messages in a room, then reconnects N clients at once with
+// last_event_id = M - K: each must replay exactly the last K, in order, then
+// get replay_complete.
+int replay(const options& o) {
+  if (o.replay > o.messages) bad_args("--replay must not exceed --messages");
+  asio::io_context ioc(1);
+  stats st;
+  auto room = "replay-" + std::to_string(getpid()) + "-" + std::to_string(now_ns() % 100000);
+  auto path = [&](int i, const std::string& query) {
+    return "/ws/chat/" + room + "/?token=" + token_for(o, "replay-" + std::to_string(i)) + query;
+  };
+  auto publisher = std::make_shared<client>(ioc, o, st, o.subscribers);
+  int sent = 0;
+  long long own_seen = 0;
+  int complete = 0, bad = 0;
+  uint64_t replayed = 0;
+  clock_type::time_point storm_start;
+  std::vector<std::shared_ptr<client>> clients;
+  asio::steady_timer check(ioc);
+  auto start_storm = [&] {
+    storm_start = clock_type::now();
+    long long since = o.messages - o.replay;
+    for (int i = 0; i < o.subscribers; ++i) {
+      auto c = std::make_shared<client>(ioc, o, st, i);
+      auto expected = std::make_shared<long long>(since + 1);
+      c->on_text = [&, expected](std::string_view payload) {
+        if (payload.find("\"replay_complete\"") != std::string_view::npos) {
+          if (*expected != o.messages + 1) ++bad;
+          ++complete;
+          return;
+        }
+        if (payload.find("\"replayed\":true") == std::string_view::npos) return;
+        auto at = payload.find("\"event_id\":");
+        long long id = at == std::string_view::npos ? -1 : std::atoll(payload.data() + at + 11);
+        if (id != *expected) ++bad;
+        *expected = id + 1;
+        ++replayed;
+      };
+      c->start(path(i, "&last_event_id=" + std::to_string(since)));
+      clients.push_back(c);
+    }
+  };
+  publisher->on_text = [&](std::string_view payload) {
+    if (payload.find("\"content\":\"b:") == std::string_view::npos) return;
+    if (++own_seen == o.messages) start_storm();
+    while (sent < o.messages && sent - own_seen < o.window)
+      publisher->send(client_frame("{\"type\":\"message\",\"message\":\"b:" +
+                                   std::to_string(sent++) + ":0\"}"));
+  };
+  publisher->on_ready = [&] {
+    while (sent < o.messages && sent < o.window)
+      publisher->send(client_frame("{\"type\":\"message\",\"message\":\"b:" +
+                                   std::to_string(sent++) + ":0\"}"));
+  };
+  publisher->start(path(o.subscribers, ""));
+  auto start = clock_type::now();
+  std::function<void()> watch = [&] {
+    if (complete + st.failed >= o.subscribers ||
+        clock_type::now() - start > std::chrono::duration<double>(o.timeout)) {
+      ioc.stop();
+      return;
+    }
+    check.expires_after(std::chrono::milliseconds(5));
+    check.async_wait([&](boost::system::error_code ec) {
+      if (!ec) watch();
+    });
+  };
+  watch();
+  ioc.run();
+  double secs = std::chrono::duration<double>(clock_type::now() - storm_start).count();
+  nlohmann::json report = {{"scenario", "replay"},
+                           {"clients", o.subscribers},
+                           {"replay_each", o.replay},
+                           {"completed", complete},
+                           {"replayed_events", replayed},
+                           {"seconds", secs},
+                           {"replayed_per_second", replayed / secs},
+                           {"out_of_order_or_missing", bad},
+                           {"clients_failed", st.failed}};
+  std::printf("%s\n", o.json_only ? report.dump().c_str() : report.dump(2).c_str());
+  if (!o.json_only)
+    std::printf("replay: %d clients each replaying %d events: all done in %.3f s (%.0f events/s), "
+                "%d bad\n",
+                complete, o.replay, secs, replayed / secs, bad);
+  bool clean = complete == o.subscribers && bad == 0 &&
+               replayed == static_cast<uint64_t>(o.subscribers) * o.replay;
+  return clean ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto o = parse(argc, argv);
+  if (o.scenario == "idle") return idle(o);
+  if (o.scenario == "replay") return replay(o);
+  return fanout(o);
 }
