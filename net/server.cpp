@@ -112,13 +112,15 @@ class closable {
 struct server::impl {
   impl(const config& c, actor_node& n)
       : cfg(c), node(n), ioc(static_cast<int>(c.http.threads)),
-        acceptor(asio::make_strand(ioc)), signals(ioc, SIGINT, SIGTERM),
+        acceptor(asio::make_strand(ioc)), accept_pause(acceptor.get_executor()),
+        signals(ioc, SIGINT, SIGTERM),
         started(std::chrono::steady_clock::now()) {}
 
   const config& cfg;
   actor_node& node;
   asio::io_context ioc;
   tcp::acceptor acceptor;
+  asio::steady_timer accept_pause;
   asio::signal_set signals;
   std::chrono::steady_clock::time_point started;
   std::atomic<uint64_t> next_id{1};
@@ -927,10 +929,16 @@ void server::impl::accept() {
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
       std::make_shared<http_session>(*this, std::move(socket))->run();
-    } else {
-      log::warn("accept_failed", {{"why", ec.message()}});
+      accept();
+      return;
     }
-    accept();
+    // Out of descriptors (or similar): retrying at once would spin. Pause,
+    // so that closing connections can free some.
+    log::warn("accept_failed", {{"why", ec.message()}, {"retry_in_ms", 100}});
+    accept_pause.expires_after(std::chrono::milliseconds(100));
+    accept_pause.async_wait([this](error_code wait_ec) {
+      if (!wait_ec && acceptor.is_open()) accept();
+    });
   });
 }
 
@@ -939,6 +947,7 @@ void server::impl::stop() {
   asio::post(acceptor.get_executor(), [this] {
     error_code ignored;
     acceptor.close(ignored);
+    accept_pause.cancel();
   });
   std::vector<std::shared_ptr<closable>> live;
   {

@@ -6,6 +6,7 @@ import asyncio
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import time
@@ -211,6 +212,48 @@ class ConfigTest(SBTestCase):
             await c.close()
         finally:
             self.assertEqual(srv.stop(), 0)
+
+
+class OutOfDescriptorsTest(SBTestCase):
+    """A node out of file descriptors neither spins nor dies: it pauses
+    accepting, and serves again once connections close."""
+    start_class_server = False
+
+    def test_accept_backs_off_and_recovers(self):
+        srv = Server(name="fd-limit")
+        srv.args = [shutil.which("prlimit") or "/usr/bin/prlimit", "--nofile=60:60"] + srv.args
+        srv.start()
+        self.addCleanup(srv.kill)
+        held = [socket.create_connection((harness.HOST, srv.port)) for _ in range(100)]
+        time.sleep(0.5)
+
+        def cpu_ticks():
+            with open(f"/proc/{srv.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])
+
+        before = cpu_ticks()
+        time.sleep(1.0)
+        used = cpu_ticks() - before
+        self.assertLess(used, os.sysconf("SC_CLK_TCK") // 2,
+                        f"the node spun while out of descriptors\n{srv.log()[-1500:]}")
+        self.assertIn("accept_failed", srv.log())
+        for s in held:
+            s.close()
+        deadline = time.monotonic() + 5
+        status = None
+        while time.monotonic() < deadline:
+            try:
+                response, _ = raw_http(srv.port, b"GET /health HTTP/1.1\r\nHost: x\r\n"
+                                                 b"Connection: close\r\n\r\n")
+                status = http_status(response)
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.assertEqual(status, 200, srv.log()[-1500:])
+        self.assertEqual(srv.stop(10), 0)
 
 
 class BadHttpTest(SBTestCase):
