@@ -53,6 +53,8 @@ Scenarios:
   --server-pid PID    report the server's CPU time and peak RSS
   --timeout S         give up S seconds after the last send (default 20)
   --replay K          replay: events each client replays (default 100)
+  --path P            idle: the route to connect to (default /ws/notifications/;
+                      e.g. /ws/chat/lobby/ puts every connection in one room)
   --json              print only the JSON report
 
 The server must allow the publisher's rate: start it with a high
@@ -73,6 +75,7 @@ struct options {
   int server_pid = 0;
   double timeout = 20;
   int replay = 100;
+  std::string idle_path = "/ws/notifications/";
   bool json_only = false;
   std::string scenario;
 };
@@ -118,6 +121,7 @@ options parse(int argc, char** argv) {
     else if (k == "--rate") o.rate = static_cast<double>(number(k, v, 0, 100000000));
     else if (k == "--window") o.window = static_cast<int>(number(k, v, 1, 1000000));
     else if (k == "--server-pid") o.server_pid = static_cast<int>(number(k, v, 1, 1 << 30));
+    else if (k == "--path") o.idle_path = v;
     else if (k == "--replay") o.replay = static_cast<int>(number(k, v, 1, 100000000));
     else if (k == "--timeout") o.timeout = static_cast<double>(number(k, v, 1, 3600));
     else if (k == "--sources") {
@@ -487,8 +491,9 @@ int fanout(const options& o) {
   return clean ? 0 : 1;
 }
 
-// Opens N connections, each a user on /ws/notifications/ (a connection, a user
-// and a channel actor each), and reports the server's memory per connection.
+// Opens N connections, each its own user (by default on /ws/notifications/: a
+// connection, a user and a channel actor each), and reports the server's
+// memory per connection.
 int idle(const options& o) {
   if (!o.server_pid) bad_args("idle needs --server-pid");
   asio::io_context ioc(1);
@@ -518,8 +523,8 @@ int idle(const options& o) {
   for (int i = 0; i < o.subscribers; ++i) {
     auto c = std::make_shared<client>(ioc, o, st, i);
     c->on_ready = [&] { ++ready; };
-    c->start("/ws/notifications/?token=" + token_for(o, "idle-" + std::to_string(getpid()) + "-" +
-                                                           std::to_string(i)));
+    c->start(o.idle_path + "?token=" +
+             token_for(o, "idle-" + std::to_string(getpid()) + "-" + std::to_string(i)));
     conns.push_back(c);
   }
   watch();
