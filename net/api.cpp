@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <set>
 
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
@@ -42,8 +43,15 @@ bool authorized(const config& cfg, const std::string& header) {
   return ok;
 }
 
+// App event types: free names, except those of frames the protocol gives
+// their own shape (a "message" without content would break chat clients).
 bool valid_type(const std::string& t) {
-  if (t.empty() || t.size() > max_type_length) return false;
+  static const std::set<std::string> reserved = {
+      "connection_established", "message", "typing", "typing_start", "typing_stop",
+      "user_joined", "user_left", "read", "reaction", "delete", "subscribed", "unsubscribed",
+      "replay_complete", "history", "presence", "ack", "pong", "ping", "heartbeat", "error",
+      "subscribe", "unsubscribe", "replay_request"};
+  if (t.empty() || t.size() > max_type_length || reserved.count(t)) return false;
   for (char c : t)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
       return false;
@@ -71,7 +79,7 @@ std::string channel_field(const std::string& value) {
 draft event_draft(const json& j) {
   auto type = j.find("type");
   if (type == j.end() || !type->is_string() || !valid_type(type->get<std::string>()))
-    throw bad_request{"type must be 1-64 characters of [A-Za-z0-9_.-]"};
+    throw bad_request{"type must be 1-64 characters of [A-Za-z0-9_.-] and not a protocol frame type"};
   auto data = j.find("data");
   if (data != j.end() && !data->is_object()) throw bad_request{"data must be a JSON object"};
   draft d;

@@ -342,6 +342,10 @@ class AuthAndErrorsTest(ApiBase):
             dict(good, data="text"),
             dict(good, data=[1, 2]),
             dict(good, data=3),
+            # Types whose frames have their own shape in the protocol.
+            dict(good, type="message"),
+            dict(good, type="error"),
+            dict(good, type="replay_complete"),
         ]
         for b in bad:
             with self.subTest(body=str(b)[:80]):
