@@ -329,6 +329,7 @@ class client : public std::enable_shared_from_this<client> {
 
 struct proc_sample {
   double cpu_s = 0;
+  long rss_kb = 0;
   long peak_rss_kb = 0;
 };
 
@@ -348,9 +349,24 @@ proc_sample sample_process(int pid) {
     p.cpu_s = double(utime + stime) / double(sysconf(_SC_CLK_TCK));
   }
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);)
+  for (std::string line; std::getline(status, line);) {
     if (line.rfind("VmHWM:", 0) == 0) p.peak_rss_kb = std::stol(line.substr(6));
+    if (line.rfind("VmRSS:", 0) == 0) p.rss_kb = std::stol(line.substr(6));
+  }
   return p;
+}
+
+// Runs `check` every `period` until it returns true, then stops the loop.
+void stop_when(asio::io_context& ioc, asio::steady_timer& timer, std::chrono::milliseconds period,
+               std::function<bool()> check) {
+  if (check()) {
+    ioc.stop();
+    return;
+  }
+  timer.expires_after(period);
+  timer.async_wait([&ioc, &timer, period, check](boost::system::error_code ec) {
+    if (!ec) stop_when(ioc, timer, period, check);
+  });
 }
 
 double own_cpu_s() {
@@ -402,18 +418,10 @@ int fanout(const options& o) {
     }
   };
   auto all_done = [&] { return st.finished + st.failed >= o.subscribers + 1; };
-  std::function<void()> watch;
-  watch = [&] {
+  auto finished = [&] {
     bool timed_out = sent == o.messages &&
                      clock_type::now() - last_send > std::chrono::duration<double>(o.timeout);
-    if (all_done() || timed_out) {
-      ioc.stop();
-      return;
-    }
-    deadline.expires_after(std::chrono::milliseconds(10));
-    deadline.async_wait([&](boost::system::error_code ec) {
-      if (!ec) watch();
-    });
+    return all_done() || timed_out;
   };
 
   publisher->on_own_message = [&](int64_t seq) {
@@ -435,7 +443,7 @@ int fanout(const options& o) {
     subs.push_back(c);
   }
   auto cpu_before = own_cpu_s();
-  watch();
+  stop_when(ioc, deadline, std::chrono::milliseconds(10), finished);
   ioc.run();
   double secs = std::chrono::duration<double>(clock_type::now() - send_start).count();
   double cpu = own_cpu_s() - cpu_before;
@@ -499,27 +507,10 @@ int idle(const options& o) {
   asio::io_context ioc(1);
   stats st;
   auto before = sample_process(o.server_pid);
-  long rss_before = 0;
-  {
-    std::ifstream status("/proc/" + std::to_string(o.server_pid) + "/status");
-    for (std::string line; std::getline(status, line);)
-      if (line.rfind("VmRSS:", 0) == 0) rss_before = std::stol(line.substr(6));
-  }
   int ready = 0;
   std::vector<std::shared_ptr<client>> conns;
   auto start = clock_type::now();
   asio::steady_timer check(ioc);
-  std::function<void()> watch = [&] {
-    if (ready + st.failed >= o.subscribers ||
-        clock_type::now() - start > std::chrono::duration<double>(o.timeout)) {
-      ioc.stop();
-      return;
-    }
-    check.expires_after(std::chrono::milliseconds(20));
-    check.async_wait([&](boost::system::error_code ec) {
-      if (!ec) watch();
-    });
-  };
   for (int i = 0; i < o.subscribers; ++i) {
     auto c = std::make_shared<client>(ioc, o, st, i);
     c->on_ready = [&] { ++ready; };
@@ -527,16 +518,15 @@ int idle(const options& o) {
              token_for(o, "idle-" + std::to_string(getpid()) + "-" + std::to_string(i)));
     conns.push_back(c);
   }
-  watch();
+  stop_when(ioc, check, std::chrono::milliseconds(20), [&] {
+    return ready + st.failed >= o.subscribers ||
+           clock_type::now() - start > std::chrono::duration<double>(o.timeout);
+  });
   ioc.run();
   double secs = std::chrono::duration<double>(clock_type::now() - start).count();
   std::this_thread::sleep_for(std::chrono::seconds(1));  // let the server settle
-  long rss_after = 0;
-  {
-    std::ifstream status("/proc/" + std::to_string(o.server_pid) + "/status");
-    for (std::string line; std::getline(status, line);)
-      if (line.rfind("VmRSS:", 0) == 0) rss_after = std::stol(line.substr(6));
-  }
+  auto after = sample_process(o.server_pid);
+  long rss_before = before.rss_kb, rss_after = after.rss_kb;
   double per_conn_kib = ready ? double(rss_after - rss_before) / ready : 0;
   nlohmann::json report = {{"scenario", "idle"},
                            {"connections", ready},
@@ -545,7 +535,7 @@ int idle(const options& o) {
                            {"server_rss_before_kib", rss_before},
                            {"server_rss_after_kib", rss_after},
                            {"server_kib_per_connection", per_conn_kib},
-                           {"server_cpu_seconds", sample_process(o.server_pid).cpu_s - before.cpu_s}};
+                           {"server_cpu_seconds", after.cpu_s - before.cpu_s}};
   std::printf("%s\n", o.json_only ? report.dump().c_str() : report.dump(2).c_str());
   if (!o.json_only)
     std::printf("idle: %d connections, server RSS %ld -> %ld KiB: %.2f KiB per connection\n",
@@ -595,32 +585,23 @@ int replay(const options& o) {
       clients.push_back(c);
     }
   };
-  publisher->on_text = [&](std::string_view payload) {
-    if (payload.find("\"content\":\"b:") == std::string_view::npos) return;
-    if (++own_seen == o.messages) start_storm();
+  auto send_window = [&] {
     while (sent < o.messages && sent - own_seen < o.window)
       publisher->send(client_frame("{\"type\":\"message\",\"message\":\"b:" +
                                    std::to_string(sent++) + ":0\"}"));
   };
-  publisher->on_ready = [&] {
-    while (sent < o.messages && sent < o.window)
-      publisher->send(client_frame("{\"type\":\"message\",\"message\":\"b:" +
-                                   std::to_string(sent++) + ":0\"}"));
+  publisher->on_text = [&](std::string_view payload) {
+    if (payload.find("\"content\":\"b:") == std::string_view::npos) return;
+    if (++own_seen == o.messages) start_storm();
+    send_window();
   };
+  publisher->on_ready = send_window;
   publisher->start(path(o.subscribers, ""));
   auto start = clock_type::now();
-  std::function<void()> watch = [&] {
-    if (complete + st.failed >= o.subscribers ||
-        clock_type::now() - start > std::chrono::duration<double>(o.timeout)) {
-      ioc.stop();
-      return;
-    }
-    check.expires_after(std::chrono::milliseconds(5));
-    check.async_wait([&](boost::system::error_code ec) {
-      if (!ec) watch();
-    });
-  };
-  watch();
+  stop_when(ioc, check, std::chrono::milliseconds(5), [&] {
+    return complete + st.failed >= o.subscribers ||
+           clock_type::now() - start > std::chrono::duration<double>(o.timeout);
+  });
   ioc.run();
   double secs = std::chrono::duration<double>(clock_type::now() - storm_start).count();
   nlohmann::json report = {{"scenario", "replay"},

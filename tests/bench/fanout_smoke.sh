@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CI's short benchmark: a real node and sbbench's fan-out scenario. It checks
+# CI's short benchmark: a real node, sbbench's fan-out and reconnect-storm
+# scenarios. It checks
 # correctness under load (nothing lost, duplicated or out of order: sbbench
 # exits 1 otherwise) and prints the figures without asserting on time.
 set -euo pipefail
@@ -21,3 +22,5 @@ done
   --server-pid "$pid"
 "$bench" fanout --port "$port" --secret dev-secret-change-me --subscribers 300 --messages 300 \
   --rate 500 --server-pid "$pid"
+"$bench" replay --port "$port" --secret dev-secret-change-me --subscribers 300 --messages 200 \
+  --replay 100
