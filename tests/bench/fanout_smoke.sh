@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # CI's short benchmark: a real node, sbbench's fan-out and reconnect-storm
-# scenarios. It checks
-# correctness under load (nothing lost, duplicated or out of order: sbbench
-# exits 1 otherwise) and prints the figures without asserting on time.
+# scenarios. It checks correctness under load (nothing lost, duplicated or out
+# of order: sbbench exits 1 otherwise) and prints the figures without
+# asserting on time.
 set -euo pipefail
 server=$1
 bench=$2
