@@ -5,12 +5,14 @@
 //   connection_actor --join-----> hub --join------> channel_actor (presence, replay)
 //   connection_actor --publish--> user_actor (rate limit) --publish--> channel_actor
 //   connection_actor --typing/presence/leave/replay/history/filter--> channel_actor
-//   server API (node) --publish/history/presence--> hub --> channel_actor
+//   server API (node) --api_job--> bridge --publish/history/presence--> hub --> channel_actor
 //   channel_actor --append--> event log (writer thread) --appended--> channel_actor
 //   channel_actor ==frames==> outbound queues of its members (no actor hop)
 //   user_actor / channel_actor --idle--> hub, which stops them once unused
 //   membership (cluster/) <--hello--> membership of every other node (CAF middleman)
 #pragma once
+
+#include <functional>
 
 #include <caf/all.hpp>
 
@@ -77,6 +79,10 @@ struct joined {
   wire::channel_position position;
 };
 
+// Work for the node's API bridge actor: a request to make on behalf of a
+// caller outside the actor system (the HTTP server), run by the bridge.
+using api_job = std::function<void(caf::event_based_actor*)>;
+
 // Failures reported to a requester, mapped onto PROTOCOL error codes and
 // close codes by the connection actor.
 enum class sb_error : uint8_t {
@@ -122,6 +128,7 @@ inline error_text describe(const caf::error& e) {
 
 // These carry pointers to node-local objects (outbound queues, shared frames)
 // and are only ever sent between actors of one node.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::api_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::member)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::join_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::history_query)

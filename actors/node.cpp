@@ -66,13 +66,18 @@ std::string code_of(const caf::error& e) {
   return text.code ? text.code : "internal_error";
 }
 
-// Runs one request to the hub from a short-lived actor, so that callers
-// outside the actor system never block.
+// One long-lived actor makes the server API's requests, so that callers
+// outside the actor system never block and no actor is spawned per request.
+caf::behavior bridge(caf::event_based_actor* self) {
+  return {[=](const api_job& job) { job(self); }};
+}
+
 template <class OnOk, class OnError, class... Ts>
-void ask(caf::actor_system& sys, const caf::actor& hub, OnOk ok, OnError fail, Ts... xs) {
-  sys.spawn([=](caf::event_based_actor* self) {
-    self->request(hub, api_timeout, xs...).then(ok, [=](caf::error& e) { fail(code_of(e)); });
-  });
+void ask(const caf::actor& bridge_actor, const caf::actor& dest, OnOk ok, OnError fail, Ts... xs) {
+  caf::anon_send(bridge_actor, api_job{[=](caf::event_based_actor* self) {
+                   self->request(dest, api_timeout, xs...)
+                       .then(ok, [=](caf::error& e) { fail(code_of(e)); });
+                 }});
 }
 
 }  // namespace
@@ -83,6 +88,7 @@ struct actor_node::impl {
   explicit impl(const config& c)
       : cfg(c), sys_cfg(c), sys(sys_cfg), log(open_rocksdb_log(storage_options(c))) {
     hub = spawn_hub(sys, cfg, log.get());
+    api = sys.spawn(bridge);
     if (cfg.cluster.port != 0) membership = spawn_membership(sys, cfg, hub);
   }
 
@@ -91,6 +97,7 @@ struct actor_node::impl {
   caf::actor_system sys;
   std::unique_ptr<event_log> log;
   caf::actor hub;
+  caf::actor api;         // the bridge for server-API requests
   caf::actor membership;  // none for a single node
 };
 
@@ -106,7 +113,7 @@ std::unique_ptr<connection_link> actor_node::open(connection_args args) {
 void actor_node::publish(const std::string& channel, draft d,
                          std::function<void(api_published)> done) {
   ask(
-      impl_->sys, impl_->hub,
+      impl_->api, impl_->hub,
       [=](uint64_t id, const std::string& epoch) { done({channel, id, epoch, {}}); },
       [=](std::string code) { done({channel, 0, {}, std::move(code)}); }, api_atom::value,
       publish_atom::value, channel, std::move(d));
@@ -116,7 +123,7 @@ void actor_node::history(const std::string& channel, std::optional<uint64_t> sin
                          std::optional<uint64_t> before, std::size_t limit,
                          std::function<void(api_history)> done) {
   ask(
-      impl_->sys, impl_->hub,
+      impl_->api, impl_->hub,
       [=](history_page& page) {
         done({std::move(page.epoch), std::move(page.payloads), page.has_more, {}});
       },
@@ -126,7 +133,7 @@ void actor_node::history(const std::string& channel, std::optional<uint64_t> sin
 
 void actor_node::presence(const std::string& channel, std::function<void(api_presence)> done) {
   ask(
-      impl_->sys, impl_->hub,
+      impl_->api, impl_->hub,
       [=](std::vector<wire::presence_entry>& users) { done({std::move(users), {}}); },
       [=](std::string code) { done({{}, std::move(code)}); }, api_atom::value,
       presence_atom::value, channel);
@@ -136,7 +143,7 @@ void actor_node::disconnect(const std::string& user_id, std::function<void(uint3
   // In a cluster the membership actor asks every node, this one included.
   auto& target = impl_->membership ? impl_->membership : impl_->hub;
   ask(
-      impl_->sys, target, [=](uint32_t n) { done(n); }, [=](std::string) { done(0); },
+      impl_->api, target, [=](uint32_t n) { done(n); }, [=](std::string) { done(0); },
       kick_atom::value, user_id, uint16_t{4005});
 }
 
@@ -146,7 +153,7 @@ void actor_node::members(std::function<void(std::vector<api_member>)> done) {
     return;
   }
   ask(
-      impl_->sys, impl_->membership,
+      impl_->api, impl_->membership,
       [=](const std::vector<member_info>& members) {
         std::vector<api_member> out;
         for (const auto& m : members) out.push_back({m.node, m.address, m.up, m.self, m.since_ms});
@@ -158,6 +165,7 @@ void actor_node::members(std::function<void(std::vector<api_member>)> done) {
 void actor_node::shutdown() {
   if (!impl_->hub) return;
   caf::anon_send_exit(impl_->hub, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(impl_->api, caf::exit_reason::user_shutdown);
   if (impl_->membership) caf::anon_send_exit(impl_->membership, caf::exit_reason::user_shutdown);
   impl_->hub = nullptr;
   impl_->sys.await_all_actors_done();
