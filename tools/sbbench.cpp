@@ -36,7 +36,9 @@ using clock_type = std::chrono::steady_clock;
 constexpr const char* usage = R"(usage: sbbench SCENARIO [options]
 
 Scenarios:
-  fanout   N subscribers in one room, one publisher sending M messages
+  fanout   N subscribers spread over --channels R rooms (default 1), one
+           publisher (on /ws/, subscribed to every room) sending M messages
+           to each room
   idle     N authenticated idle connections (each on its own /ws/notifications/):
            the server's memory per connection (needs --server-pid)
   replay   M messages stored in one room, then N clients reconnecting at once
@@ -46,7 +48,8 @@ Scenarios:
   --port P            server port (default 8000)
   --secret S          JWT secret (default $SWITCHBOARD_JWT_SECRET or dev-secret-change-me)
   --subscribers N     subscribers, connections or reconnecting clients (default 1000)
-  --messages M        messages to publish (default 2000)
+  --messages M        messages to publish (to each room) (default 2000)
+  --channels R        fanout: rooms to spread subscribers over (default 1)
   --rate R            messages a second, 0 = as fast as the server takes them (default 0)
   --window W          at most W messages in flight at max rate (default 64)
   --sources A,B,...   loopback source addresses to spread connections over
@@ -75,6 +78,7 @@ struct options {
   int server_pid = 0;
   double timeout = 20;
   int replay = 100;
+  int channels = 1;
   std::string idle_path = "/ws/notifications/";
   bool json_only = false;
   std::string scenario;
@@ -122,6 +126,7 @@ options parse(int argc, char** argv) {
     else if (k == "--window") o.window = static_cast<int>(number(k, v, 1, 1000000));
     else if (k == "--server-pid") o.server_pid = static_cast<int>(number(k, v, 1, 1 << 30));
     else if (k == "--path") o.idle_path = v;
+    else if (k == "--channels") o.channels = static_cast<int>(number(k, v, 1, 100000));
     else if (k == "--replay") o.replay = static_cast<int>(number(k, v, 1, 100000000));
     else if (k == "--timeout") o.timeout = static_cast<double>(number(k, v, 1, 3600));
     else if (k == "--sources") {
@@ -183,7 +188,6 @@ class client : public std::enable_shared_from_this<client> {
 
   std::function<void()> on_ready;
   std::function<void(std::string_view)> on_text;  // replaces the fan-out bookkeeping
-  std::function<void(int64_t seq)> on_own_message;  // the publisher's flow control
   bool ready = false;
 
   void start(const std::string& path) {
@@ -284,9 +288,9 @@ class client : public std::enable_shared_from_this<client> {
     }
     if (on_text) return on_text(payload);
     if (!ready) return;
-    auto at = payload.find("\"content\":\"b:");
+    auto at = payload.find("\"b:");
     if (at == std::string_view::npos) return;
-    const char* s = payload.data() + at + 13;
+    const char* s = payload.data() + at + 3;
     char* end = nullptr;
     long long seq = std::strtoll(s, &end, 10);
     long long sent = std::strtoll(end + 1, nullptr, 10);
@@ -302,7 +306,6 @@ class client : public std::enable_shared_from_this<client> {
       st_.lost += static_cast<uint64_t>(seq - next_);
       next_ = seq + 1;
     }
-    if (on_own_message) on_own_message(seq);
     if (next_ == opts_.messages) ++st_.finished;
   }
 
@@ -379,11 +382,13 @@ double own_cpu_s() {
 int fanout(const options& o) {
   asio::io_context ioc(1);
   stats st;
-  st.latency_us.reserve(static_cast<std::size_t>(o.subscribers + 1) * o.messages);
-  auto room = "bench-" + std::to_string(getpid()) + "-" + std::to_string(now_ns() % 100000);
+  st.latency_us.reserve(static_cast<std::size_t>(o.subscribers) * o.messages);
+  auto prefix = "bench-" + std::to_string(getpid()) + "-" + std::to_string(now_ns() % 100000);
+  auto room = [&](int r) { return prefix + "-" + std::to_string(r); };
   auto path = [&](int i) {
-    return "/ws/chat/" + room + "/?token=" + token_for(o, "bench-" + std::to_string(i));
+    return "/ws/chat/" + room(i % o.channels) + "/?token=" + token_for(o, "bench-" + std::to_string(i));
   };
+  const int total = o.messages * o.channels;  // the publisher's sends, round robin over rooms
 
   std::vector<std::shared_ptr<client>> subs;
   int ready = 0;
@@ -395,7 +400,8 @@ int fanout(const options& o) {
   asio::steady_timer deadline(ioc);
 
   auto send_one = [&] {
-    std::string payload = "{\"type\":\"message\",\"message\":\"b:" + std::to_string(sent) + ":" +
+    std::string payload = "{\"type\":\"message\",\"channel\":\"chat:" + room(sent % o.channels) +
+                          "\",\"message\":\"b:" + std::to_string(sent / o.channels) + ":" +
                           std::to_string(now_ns()) + "\"}";
     publisher->send(client_frame(payload));
     ++sent;
@@ -403,46 +409,58 @@ int fanout(const options& o) {
   };
   std::function<void()> pump;  // max rate: keep `window` messages in flight
   pump = [&] {
-    while (sent < o.messages && sent - own_seen < o.window) send_one();
+    while (sent < total && sent - own_seen < o.window) send_one();
   };
   std::function<void()> tick;  // fixed rate
   tick = [&] {
     double elapsed = std::chrono::duration<double>(clock_type::now() - send_start).count();
-    int due = std::min(o.messages, static_cast<int>(elapsed * o.rate) + 1);
+    int due = std::min(total, static_cast<int>(elapsed * o.rate * o.channels) + 1);
     while (sent < due) send_one();
-    if (sent < o.messages) {
+    if (sent < total) {
       pacer.expires_after(std::chrono::microseconds(500));
       pacer.async_wait([&](boost::system::error_code ec) {
         if (!ec) tick();
       });
     }
   };
-  auto all_done = [&] { return st.finished + st.failed >= o.subscribers + 1; };
+  auto all_done = [&] { return st.finished + st.failed >= o.subscribers; };
   auto finished = [&] {
-    bool timed_out = sent == o.messages &&
+    bool timed_out = sent == total &&
                      clock_type::now() - last_send > std::chrono::duration<double>(o.timeout);
     return all_done() || timed_out;
   };
 
-  publisher->on_own_message = [&](int64_t seq) {
-    own_seen = seq + 1;
-    if (o.rate == 0) pump();
-  };
-  publisher->on_ready = [&] {
+  // The publisher sees its own messages (all rooms): its flow control.
+  int subscribed = 0;
+  double cpu_before = 0;
+  proc_sample server_before;
+  publisher->on_text = [&](std::string_view payload) {
+    if (payload.find("\"b:") != std::string_view::npos) {
+      ++own_seen;
+      if (o.rate == 0) pump();
+      return;
+    }
+    if (payload.find("\"subscribed\"") == std::string_view::npos || ++subscribed < o.channels)
+      return;
     send_start = clock_type::now();
+    cpu_before = own_cpu_s();  // the run itself, not the connecting
+    if (o.server_pid) server_before = sample_process(o.server_pid);
     if (o.rate == 0) pump();
     else tick();
   };
-  auto server_before = o.server_pid ? sample_process(o.server_pid) : proc_sample{};
+  publisher->on_ready = [&] {
+    for (int r = 0; r < o.channels; ++r)
+      publisher->send(client_frame("{\"type\":\"subscribe\",\"channel\":\"chat:" + room(r) + "\"}"));
+  };
   for (int i = 0; i < o.subscribers; ++i) {
     auto c = std::make_shared<client>(ioc, o, st, i);
     c->on_ready = [&] {
-      if (++ready == o.subscribers) publisher->start(path(o.subscribers));
+      if (++ready == o.subscribers)
+        publisher->start("/ws/?token=" + token_for(o, "bench-publisher"));
     };
     c->start(path(i));
     subs.push_back(c);
   }
-  auto cpu_before = own_cpu_s();
   stop_when(ioc, deadline, std::chrono::milliseconds(10), finished);
   ioc.run();
   double secs = std::chrono::duration<double>(clock_type::now() - send_start).count();
@@ -458,11 +476,12 @@ int fanout(const options& o) {
   auto pct = [&](double p) {
     return lat.empty() ? 0u : lat[std::min(lat.size() - 1, static_cast<std::size_t>(p * lat.size()))];
   };
-  uint64_t expected = static_cast<uint64_t>(o.subscribers + 1) * static_cast<uint64_t>(o.messages);
+  uint64_t expected = static_cast<uint64_t>(o.subscribers) * static_cast<uint64_t>(o.messages);
   uint64_t missing = expected > st.received ? expected - st.received : 0;
   nlohmann::json report = {
       {"scenario", "fanout"},
       {"subscribers", o.subscribers},
+      {"channels", o.channels},
       {"messages", o.messages},
       {"rate", o.rate},
       {"deliveries", st.received},
@@ -485,10 +504,10 @@ int fanout(const options& o) {
     std::printf("%s\n", report.dump().c_str());
   } else {
     std::printf("%s\n", report.dump(2).c_str());
-    std::printf("fanout: %d subscribers x %d messages: %.0f deliveries/s over %.2f s; latency "
+    std::printf("fanout: %d subscribers in %d room(s) x %d messages: %.0f deliveries/s over %.2f s; latency "
                 "p50 %u us, p99 %u us, max %u us; lost %llu, duplicated %llu, out of order %llu; "
                 "sbbench CPU %.0f%%%s\n",
-                o.subscribers, o.messages, st.received / secs, secs, pct(0.5), pct(0.99),
+                o.subscribers, o.channels, o.messages, st.received / secs, secs, pct(0.5), pct(0.99),
                 lat.empty() ? 0u : lat.back(),
                 static_cast<unsigned long long>(st.lost + missing),
                 static_cast<unsigned long long>(st.duplicated),

@@ -22,5 +22,7 @@ done
   --server-pid "$pid"
 "$bench" fanout --port "$port" --secret dev-secret-change-me --subscribers 300 --messages 300 \
   --rate 500 --server-pid "$pid"
+"$bench" fanout --port "$port" --secret dev-secret-change-me --subscribers 300 --channels 30 \
+  --messages 50 --server-pid "$pid"
 "$bench" replay --port "$port" --secret dev-secret-change-me --subscribers 300 --messages 200 \
   --replay 100
