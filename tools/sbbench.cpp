@@ -43,6 +43,8 @@ Scenarios:
            the server's memory per connection (needs --server-pid)
   replay   M messages stored in one room, then N clients reconnecting at once
            with ?last_event_id so that each replays --replay K of them
+  publish  durable publishes through the server API: N keep-alive connections
+           (--subscribers), each posting to its own channels, for --seconds S
 
   --host H            server address (default 127.0.0.1)
   --port P            server port (default 8000)
@@ -58,6 +60,8 @@ Scenarios:
   --replay K          replay: events each client replays (default 100)
   --path P            idle: the route to connect to (default /ws/notifications/;
                       e.g. /ws/chat/lobby/ puts every connection in one room)
+  --api-key K         publish: the API key (default $SWITCHBOARD_API_KEYS' first, or dev-api-key)
+  --seconds S         publish: how long to run (default 5)
   --json              print only the JSON report
 
 The server must allow the publisher's rate: start it with a high
@@ -79,6 +83,8 @@ struct options {
   double timeout = 20;
   int replay = 100;
   int channels = 1;
+  std::string api_key;
+  double seconds = 5;
   std::string idle_path = "/ws/notifications/";
   bool json_only = false;
   std::string scenario;
@@ -102,12 +108,15 @@ options parse(int argc, char** argv) {
   options o;
   if (const char* s = std::getenv("SWITCHBOARD_JWT_SECRET")) o.secret = s;
   if (o.secret.empty()) o.secret = "dev-secret-change-me";
+  if (const char* k = std::getenv("SWITCHBOARD_API_KEYS")) o.api_key = std::string{k}.substr(0, std::string{k}.find(','));
+  if (o.api_key.empty()) o.api_key = "dev-api-key";
   if (argc < 2 || std::string{argv[1]} == "--help") {
     std::fputs(usage, argc < 2 ? stderr : stdout);
     std::exit(argc < 2 ? 2 : 0);
   }
   o.scenario = argv[1];
-  if (o.scenario != "fanout" && o.scenario != "idle" && o.scenario != "replay")
+  if (o.scenario != "fanout" && o.scenario != "idle" && o.scenario != "replay" &&
+      o.scenario != "publish")
     bad_args("unknown scenario '" + o.scenario + "'");
   for (int i = 2; i < argc; ++i) {
     std::string k = argv[i];
@@ -126,6 +135,8 @@ options parse(int argc, char** argv) {
     else if (k == "--window") o.window = static_cast<int>(number(k, v, 1, 1000000));
     else if (k == "--server-pid") o.server_pid = static_cast<int>(number(k, v, 1, 1 << 30));
     else if (k == "--path") o.idle_path = v;
+    else if (k == "--api-key") o.api_key = v;
+    else if (k == "--seconds") o.seconds = static_cast<double>(number(k, v, 1, 3600));
     else if (k == "--channels") o.channels = static_cast<int>(number(k, v, 1, 100000));
     else if (k == "--replay") o.replay = static_cast<int>(number(k, v, 1, 100000000));
     else if (k == "--timeout") o.timeout = static_cast<double>(number(k, v, 1, 3600));
@@ -642,11 +653,132 @@ int replay(const options& o) {
   return clean ? 0 : 1;
 }
 
+// One keep-alive HTTP connection posting events one after the other: each
+// request is answered only once its event is durable.
+class api_poster : public std::enable_shared_from_this<api_poster> {
+ public:
+  api_poster(asio::io_context& ioc, const options& o, int index, std::vector<uint32_t>& latency,
+             uint64_t& ok, uint64_t& failed, const bool& stop)
+      : socket_(ioc), o_(o), index_(index), latency_(latency), ok_(ok), failed_(failed),
+        stop_(stop) {}
+
+  void start() {
+    tcp::endpoint ep{asio::ip::make_address(o_.host), o_.port};
+    socket_.async_connect(ep, [self = shared_from_this()](boost::system::error_code ec) {
+      if (ec) return self->fail();
+      self->socket_.set_option(tcp::no_delay(true));
+      self->post();
+    });
+  }
+
+ private:
+  void post() {
+    if (stop_) return;
+    auto body = "{\"channel\":\"bench:p" + std::to_string(index_) + "-" + std::to_string(n_ % 8) +
+                "\",\"type\":\"tick\",\"data\":{\"n\":" + std::to_string(n_) + "}}";
+    ++n_;
+    request_ = "POST /api/publish HTTP/1.1\r\nHost: " + o_.host + "\r\nAuthorization: Bearer " +
+               o_.api_key + "\r\nContent-Type: application/json\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body;
+    sent_at_ = now_ns();
+    asio::async_write(socket_, asio::buffer(request_),
+                      [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                        if (ec) return self->fail();
+                        self->read();
+                      });
+  }
+
+  void read() {
+    socket_.async_read_some(asio::buffer(buf_ + used_, sizeof buf_ - used_),
+                            [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                              if (ec) return self->fail();
+                              self->used_ += n;
+                              self->parse();
+                            });
+  }
+
+  // A whole response is its head plus Content-Length bytes.
+  void parse() {
+    std::string_view got(buf_, used_);
+    auto end = got.find("\r\n\r\n");
+    if (end == std::string_view::npos) return read();
+    auto cl = got.find("Content-Length: ");
+    std::size_t length = cl == std::string_view::npos ? 0 : std::strtoul(buf_ + cl + 16, nullptr, 10);
+    if (used_ < end + 4 + length) return read();
+    latency_.push_back(static_cast<uint32_t>((now_ns() - sent_at_) / 1000));
+    ++(got.compare(0, 12, "HTTP/1.1 200") == 0 ? ok_ : failed_);
+    used_ = 0;
+    post();
+  }
+
+  void fail() {
+    ++failed_;
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+  }
+
+  tcp::socket socket_;
+  const options& o_;
+  int index_;
+  std::vector<uint32_t>& latency_;
+  uint64_t& ok_;
+  uint64_t& failed_;
+  const bool& stop_;
+  uint64_t n_ = 0;
+  int64_t sent_at_ = 0;
+  std::string request_;
+  char buf_[4096];
+  std::size_t used_ = 0;
+};
+
+int publish(const options& o) {
+  asio::io_context ioc(1);
+  std::vector<uint32_t> latency;
+  uint64_t ok = 0, failed = 0;
+  bool stop = false;
+  auto server_before = o.server_pid ? sample_process(o.server_pid) : proc_sample{};
+  auto cpu_before = own_cpu_s();
+  for (int i = 0; i < o.subscribers; ++i)
+    std::make_shared<api_poster>(ioc, o, i, latency, ok, failed, stop)->start();
+  asio::steady_timer timer(ioc);
+  timer.expires_after(std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(o.seconds)));
+  timer.async_wait([&](boost::system::error_code) {
+    stop = true;
+    ioc.stop();
+  });
+  auto start = clock_type::now();
+  ioc.run();
+  double secs = std::chrono::duration<double>(clock_type::now() - start).count();
+  std::sort(latency.begin(), latency.end());
+  auto pct = [&](double p) {
+    return latency.empty() ? 0u
+                           : latency[std::min(latency.size() - 1, static_cast<std::size_t>(p * latency.size()))];
+  };
+  nlohmann::json report = {{"scenario", "publish"},
+                           {"connections", o.subscribers},
+                           {"acknowledged", ok},
+                           {"failed", failed},
+                           {"seconds", secs},
+                           {"acknowledged_per_second", ok / secs},
+                           {"latency_us", {{"p50", pct(0.5)}, {"p99", pct(0.99)}, {"max", pct(1.0)}}},
+                           {"bench_cpu_percent", 100 * (own_cpu_s() - cpu_before) / secs}};
+  if (o.server_pid)
+    report["server_cpu_percent"] =
+        100 * (sample_process(o.server_pid).cpu_s - server_before.cpu_s) / secs;
+  std::printf("%s\n", o.json_only ? report.dump().c_str() : report.dump(2).c_str());
+  if (!o.json_only)
+    std::printf("publish: %d connections: %.0f durable publishes/s, p50 %u us, p99 %u us, %llu failed\n",
+                o.subscribers, ok / secs, pct(0.5), pct(0.99), static_cast<unsigned long long>(failed));
+  return failed == 0 && ok > 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   auto o = parse(argc, argv);
   if (o.scenario == "idle") return idle(o);
   if (o.scenario == "replay") return replay(o);
+  if (o.scenario == "publish") return publish(o);
   return fanout(o);
 }

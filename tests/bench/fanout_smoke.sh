@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# CI's short benchmark: a real node, sbbench's fan-out and reconnect-storm
-# scenarios. It checks correctness under load (nothing lost, duplicated or out
-# of order: sbbench exits 1 otherwise) and prints the figures without
-# asserting on time.
+# CI's short benchmark: a real node, sbbench's fan-out, reconnect-storm and
+# API publish scenarios. It checks correctness under load (nothing lost,
+# duplicated or out of order, no failed publish: sbbench exits 1 otherwise)
+# and prints the figures without asserting on time.
 set -euo pipefail
 server=$1
 bench=$2
@@ -26,3 +26,5 @@ done
   --messages 50 --server-pid "$pid"
 "$bench" replay --port "$port" --secret dev-secret-change-me --subscribers 300 --messages 200 \
   --replay 100
+"$bench" publish --port "$port" --api-key dev-api-key --subscribers 8 --seconds 1 \
+  --server-pid "$pid"
