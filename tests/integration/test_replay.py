@@ -42,6 +42,17 @@ class ReplayBase(SBTestCase):
             ids.append(ack["event_id"])
         return ids
 
+    async def room_with_messages(self, n):
+        """A fresh room where a first member has sent n messages; returns
+        (room, channel, that member, epoch, {event_id: live frame})."""
+        room = unique_room()
+        ch = f"chat:{room}"
+        a = await self.chat(room)
+        epoch = a.established["channels"][0]["epoch"]
+        await self.send_messages(a, n)
+        live = {m["event_id"]: m for m in await a.recv_n(n, "message")}
+        return room, ch, a, epoch, live
+
     async def read_replay(self, client, channel, timeout=5.0):
         """Frames of `channel` (stored event types or replay_complete) in arrival order up
         to and including replay_complete. Returns (events, replay_complete)."""
@@ -77,12 +88,7 @@ class ReplayBase(SBTestCase):
 class ReplayTest(ReplayBase):
 
     async def test_connect_with_last_event_id(self):
-        room = unique_room()
-        ch = f"chat:{room}"
-        a = await self.chat(room)
-        epoch = a.established["channels"][0]["epoch"]
-        await self.send_messages(a, 5)
-        live = {m["event_id"]: m for m in await a.recv_n(5, "message")}
+        room, ch, a, epoch, live = await self.room_with_messages(5)
         b = await self.chat(room, query="last_event_id=2")
         self.assertEqual(b.established["channels"][0]["last_event_id"], 5)
         self.assertEqual(b.established["channels"][0]["epoch"], epoch)
@@ -96,11 +102,7 @@ class ReplayTest(ReplayBase):
         await b.expect_none("message", 0.3, pred=lambda f: f.get("event_id", 0) <= 5)
 
     async def test_connect_with_last_event_id_zero_replays_all(self):
-        room = unique_room()
-        ch = f"chat:{room}"
-        a = await self.chat(room)
-        await self.send_messages(a, 3)
-        live = {m["event_id"]: m for m in await a.recv_n(3, "message")}
+        room, ch, a, _, live = await self.room_with_messages(3)
         b = await self.chat(room, query="last_event_id=0")
         replayed, rc = await self.read_replay(b, ch)
         self.check_replayed(replayed, live, [1, 2, 3])
@@ -151,12 +153,7 @@ class ReplayTest(ReplayBase):
             self.assertFalse(c.take(t), f"{t} frames are never replayed")
 
     async def test_replay_request_last_event_id(self):
-        room = unique_room()
-        ch = f"chat:{room}"
-        a = await self.chat(room)
-        epoch = a.established["channels"][0]["epoch"]
-        await self.send_messages(a, 4)
-        live = {m["event_id"]: m for m in await a.recv_n(4, "message")}
+        room, ch, a, epoch, live = await self.room_with_messages(4)
         await a.send({"type": "replay_request", "last_event_id": 1, "id": "rr1"})
         replayed, rc = await self.read_replay(a, ch)
         self.check_replayed(replayed, live, [2, 3, 4])
@@ -194,12 +191,7 @@ class ReplayTest(ReplayBase):
         self.assertEqual((rc1.get("id"), rc2.get("id")), ("rp", "rp"))
 
     async def test_subscribe_with_since(self):
-        room = unique_room()
-        ch = f"chat:{room}"
-        a = await self.chat(room)
-        epoch = a.established["channels"][0]["epoch"]
-        await self.send_messages(a, 5)
-        live = {m["event_id"]: m for m in await a.recv_n(5, "message")}
+        room, ch, a, epoch, live = await self.room_with_messages(5)
         uid = unique_uid()
         mux = await self.connect_ok("/ws/", token(uid, channels=[ch]))
         await mux.send({"type": "subscribe", "channel": ch, "since": 3, "id": "s"})
@@ -320,11 +312,7 @@ class ReplayTest(ReplayBase):
 class HistoryTest(ReplayBase):
 
     async def test_history_newest_last_before_limit(self):
-        room = unique_room()
-        ch = f"chat:{room}"
-        a = await self.chat(room)
-        await self.send_messages(a, 7)
-        live = {m["event_id"]: m for m in await a.recv_n(7, "message")}
+        room, ch, a, _, live = await self.room_with_messages(7)
 
         async def history(**kw):
             await a.send({"type": "history", **kw})
