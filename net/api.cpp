@@ -10,6 +10,7 @@
 #include "core/channel_name.hpp"
 #include "core/log.hpp"
 #include "net/jwt.hpp"
+#include "net/router.hpp"
 #include "net/wire.hpp"
 
 namespace sb::api {
@@ -92,10 +93,9 @@ draft event_draft(const json& j) {
 std::optional<uint64_t> number_param(const request& req, const char* name) {
   auto it = req.query.find(name);
   if (it == req.query.end() || it->second.empty()) return std::nullopt;
-  const auto& s = it->second;
-  if (s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos)
-    throw bad_request{std::string{name} + " must be a non-negative integer"};
-  return std::stoull(s);
+  auto n = parse_uint(it->second);
+  if (!n) throw bad_request{std::string{name} + " must be a non-negative integer"};
+  return n;
 }
 
 void publish(actor_node& node, const request& req, std::function<void(response)> reply) {

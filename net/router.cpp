@@ -52,6 +52,12 @@ bool is_param(std::string_view seg) {
 
 }  // namespace
 
+std::optional<uint64_t> parse_uint(std::string_view s) {
+  if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string_view::npos)
+    return std::nullopt;
+  return std::stoull(std::string{s});
+}
+
 std::optional<request_target> parse_target(std::string_view target) {
   request_target t;
   auto q = target.find('?');

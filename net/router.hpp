@@ -2,6 +2,7 @@
 // channels it stands for once the token's user and role are known.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -21,6 +22,10 @@ struct request_target {
 // Splits "/a/b?x=1&y=%20" into its decoded path and query; a malformed
 // percent escape makes it nullopt.
 std::optional<request_target> parse_target(std::string_view target);
+
+// A non-negative integer written in decimal digits only (an event id or a
+// limit in a query string or header), or nullopt.
+std::optional<uint64_t> parse_uint(std::string_view s);
 
 struct route_match {
   const route_config* route = nullptr;

@@ -45,11 +45,6 @@ constexpr std::size_t read_chunk = 64 * 1024;
 
 std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 
-std::optional<uint64_t> parse_event_id(const std::string& s) {
-  if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos)
-    return std::nullopt;
-  return std::stoull(s);
-}
 
 // Who may connect where: the token is verified and every channel of the
 // route checked against the access rules. A refusal carries its close code.
@@ -220,7 +215,7 @@ class ws_session final : public outbound,
     }
     user_ = a.args.token.user_id;
     if (auto it = target.query.find("last_event_id"); it != target.query.end())
-      if (auto since = parse_event_id(it->second))
+      if (auto since = parse_uint(it->second))
         for (const auto& ch : a.args.channels) a.args.positions[ch] = *since;
     a.args.out = shared_from_this();
     link_ = srv_.node.open(std::move(a.args));
@@ -769,7 +764,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
       auto item = rest.substr(0, comma);
       auto eq = item.rfind('=');
       if (eq != std::string_view::npos)
-        if (auto id = parse_event_id(std::string{item.substr(eq + 1)}))
+        if (auto id = parse_uint(item.substr(eq + 1)))
           a.args.positions[std::string{item.substr(0, eq)}] = *id;
       rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
     }

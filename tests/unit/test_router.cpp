@@ -58,3 +58,12 @@ TEST_CASE("router: channel templates take the path, the user and the role") {
   REQUIRE(spaced);
   CHECK_FALSE(sb::route_channels(*spaced, user("7")));
 }
+
+TEST_CASE("router: unsigned integers in query strings") {
+  CHECK(*sb::parse_uint("0") == 0);
+  CHECK(*sb::parse_uint("18446744073") == 18446744073ULL);
+  CHECK_FALSE(sb::parse_uint(""));
+  CHECK_FALSE(sb::parse_uint("-1"));
+  CHECK_FALSE(sb::parse_uint("1e3"));
+  CHECK_FALSE(sb::parse_uint("12345678901234567890"));
+}
