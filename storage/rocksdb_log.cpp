@@ -71,10 +71,15 @@ std::string event_value(const log_record& r) {
   return v;
 }
 
+// The event id an event key ends with.
+uint64_t id_of(const rocksdb::Slice& event_key) {
+  return get_be64(event_key.data() + event_key.size() - 8);
+}
+
 std::optional<log_record> parse_event(const rocksdb::Slice& key, const rocksdb::Slice& value) {
   if (key.size() < 9 || value.size() < 8) return std::nullopt;
   log_record r;
-  r.event_id = get_be64(key.data() + key.size() - 8);
+  r.event_id = id_of(key);
   r.timestamp_ms = static_cast<int64_t>(get_be64(value.data()));
   r.payload.assign(value.data() + 8, value.size() - 8);
   return r;
@@ -232,7 +237,7 @@ class rocksdb_log final : public event_log {
     prefix_scan scan(db_.get(), event_prefix(channel));
     scan.it().Seek(scan.lower());
     if (!scan.it().Valid()) return 0;
-    return get_be64(scan.it().key().data() + scan.it().key().size() - 8);
+    return id_of(scan.it().key());
   }
 
   // Takes everything queued, commits it as one batch with one sync, then
@@ -341,7 +346,7 @@ class rocksdb_log final : public event_log {
       for (it.Seek(event_key(ch, cut)); it.Valid(); it.Next()) {
         if (it.value().size() < 8) break;
         if (static_cast<int64_t>(get_be64(it.value().data())) > now - keep.max_age_ms) break;
-        cut = get_be64(it.key().data() + it.key().size() - 8) + 1;
+        cut = id_of(it.key()) + 1;
       }
     }
     if (cut <= first) return;
