@@ -383,6 +383,12 @@ void stop_when(asio::io_context& ioc, asio::steady_timer& timer, std::chrono::mi
   });
 }
 
+// The p-quantile (0..1) of sorted samples; 0 when there are none.
+uint32_t percentile(const std::vector<uint32_t>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  return sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(p * sorted.size()))];
+}
+
 double own_cpu_s() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -484,9 +490,7 @@ int fanout(const options& o) {
   }
   auto& lat = st.latency_us;
   std::sort(lat.begin(), lat.end());
-  auto pct = [&](double p) {
-    return lat.empty() ? 0u : lat[std::min(lat.size() - 1, static_cast<std::size_t>(p * lat.size()))];
-  };
+  auto pct = [&](double p) { return percentile(lat, p); };
   uint64_t expected = static_cast<uint64_t>(o.subscribers) * static_cast<uint64_t>(o.messages);
   uint64_t missing = expected > st.received ? expected - st.received : 0;
   nlohmann::json report = {
@@ -500,7 +504,7 @@ int fanout(const options& o) {
       {"deliveries_per_second", st.received / secs},
       {"latency_us",
        {{"p50", pct(0.5)}, {"p90", pct(0.9)}, {"p99", pct(0.99)}, {"p99_9", pct(0.999)},
-        {"max", lat.empty() ? 0u : lat.back()}}},
+        {"max", pct(1.0)}}},
       {"lost", st.lost + missing},
       {"duplicated", st.duplicated},
       {"out_of_order", st.out_of_order},
@@ -519,7 +523,7 @@ int fanout(const options& o) {
                 "p50 %u us, p99 %u us, max %u us; lost %llu, duplicated %llu, out of order %llu; "
                 "sbbench CPU %.0f%%%s\n",
                 o.subscribers, o.channels, o.messages, st.received / secs, secs, pct(0.5), pct(0.99),
-                lat.empty() ? 0u : lat.back(),
+                pct(1.0),
                 static_cast<unsigned long long>(st.lost + missing),
                 static_cast<unsigned long long>(st.duplicated),
                 static_cast<unsigned long long>(st.out_of_order), 100 * cpu / secs,
@@ -751,10 +755,7 @@ int publish(const options& o) {
   ioc.run();
   double secs = std::chrono::duration<double>(clock_type::now() - start).count();
   std::sort(latency.begin(), latency.end());
-  auto pct = [&](double p) {
-    return latency.empty() ? 0u
-                           : latency[std::min(latency.size() - 1, static_cast<std::size_t>(p * latency.size()))];
-  };
+  auto pct = [&](double p) { return percentile(latency, p); };
   nlohmann::json report = {{"scenario", "publish"},
                            {"connections", o.subscribers},
                            {"acknowledged", ok},
