@@ -47,6 +47,11 @@ void fail_connect(conn_actor* self, uint16_t code, const char* reason, const caf
   self->quit();
 }
 
+// This connection as a channel sees it.
+member as_member(conn_actor* self) {
+  return member{caf::actor{self}, self->state.args.out, self->state.user, {}};
+}
+
 void greet(conn_actor* self, const config& cfg) {
   auto& st = self->state;
   double heartbeat = std::chrono::duration<double>(cfg.limits.heartbeat_interval).count();
@@ -67,7 +72,7 @@ void join_from(conn_actor* self, caf::actor hub, const config* cfg, std::size_t 
   }
   const auto& name = st.args.channels[i];
   auto pos = st.args.positions.find(name);
-  join_request req{member{caf::actor{self}, st.args.out, st.user, {}},
+  join_request req{as_member(self),
                    pos == st.args.positions.end() ? std::nullopt : std::optional{pos->second},
                    {}, {}, false};
   self->request(hub, request_timeout, join_atom::value, st.args.channels[i], std::move(req))
@@ -137,8 +142,7 @@ void subscribe(conn_actor* self, caf::actor hub, const config& cfg, const wire::
     reply_error(self, "invalid_message", "already subscribed to " + c.channel, c.id);
     return;
   }
-  join_request req{member{caf::actor{self}, st.args.out, st.user, {}}, c.since, c.epoch, c.id,
-                   true};
+  join_request req{as_member(self), c.since, c.epoch, c.id, true};
   self->request(hub, request_timeout, join_atom::value, c.channel, std::move(req))
       .then(
           [=](joined& j) { self->state.channels.emplace_back(j.position.channel, j.channel); },
