@@ -1,100 +1,277 @@
 #include "actors/channel_actor.hpp"
 
 #include <algorithm>
-#include <map>
-#include <vector>
 
-#include <boost/container/deque.hpp>
-
-#include "actors/messages.hpp"
-#include "core/dedup_window.hpp"
+#include "actors/channel_state.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/time.hpp"
-#include "storage/event_log.hpp"
 
 namespace sb {
 
 namespace {
 
-constexpr std::size_t max_cached_events = 1024;
-constexpr std::size_t replay_chunk = 1000;
 constexpr auto linger = std::chrono::seconds(10);
 
-struct cached_event {
-  event e;
-  frame_ptr live;
-  frame_ptr replay;  // rendered on first replay
-};
+member* find_member(channel_state& st, const caf::actor_addr& conn) {
+  for (auto& m : st.members)
+    if (m.connection.address() == conn) return &m;
+  return nullptr;
+}
 
-// An event with its id, waiting for the log to make it durable.
-struct pending_event {
-  cached_event ev;
-  std::vector<caf::response_promise> waiters;
-  std::string dedup_key;
-  std::optional<event> tombstone;  // the message a delete removes, content gone
-};
-
-struct channel_state {
-  std::string name;
-  std::string epoch;
-  namespace_config ns;
-  event_log* log = nullptr;
-  uint64_t durable_id = 0;   // newest event on disk and fanned out
-  uint64_t assigned_id = 0;  // newest id given out
-  std::vector<member> members;
-  std::map<std::string, wire::presence_entry> presence;  // by user id
-  // Newest durable events. Boost's deque allocates nothing while empty (an
-  // idle channel stays small); std::deque takes about 600 bytes at once.
-  boost::container::deque<cached_event> recent;
-  std::vector<pending_event> pending;                    // not yet handed to the log
-  std::vector<pending_event> inflight;                   // being written
-  dedup_window sent_ids{10 * 60 * 1000};
-  uint64_t forwarded = 0;  // handled messages forwarded by the hub
-  bool linger_armed = false;
-
-  cached_event* cached(uint64_t id) {
-    if (recent.empty() || id < recent.front().e.event_id || id > recent.back().e.event_id)
-      return nullptr;
-    return &recent[id - recent.front().e.event_id];
+// One more or one fewer connection of `user` here.
+void count_connection(channel_actor* self, const user_ref& user, int delta) {
+  auto& st = self->state;
+  if (st.role == channel_role::primary) {
+    change_presence(self, user, delta);
+    return;
   }
-
-  bool busy() const { return !members.empty() || !pending.empty() || !inflight.empty(); }
-};
-
-using channel_actor = caf::stateful_actor<channel_state>;
-
-bool wants(const member& m, const event& e) {
-  return m.types.empty() ||
-         std::find(m.types.begin(), m.types.end(), event_type(e.body)) != m.types.end();
+  auto& p = st.presence[user.id];
+  p.user = user;
+  p.connections = static_cast<unsigned>(static_cast<int>(p.connections) + delta);
+  if (p.connections == 0) st.presence.erase(user.id);
+  report_presence(self, user);
 }
 
-void broadcast(channel_state& st, const frame_ptr& f) {
-  for (auto& m : st.members) m.out->send(f);
+// Removes a member; its user's presence goes when it was their last connection.
+bool remove_member(channel_actor* self, const caf::actor_addr& conn) {
+  auto& st = self->state;
+  auto* m = find_member(st, conn);
+  if (!m) return false;
+  user_ref user = m->user;
+  *m = std::move(st.members.back());
+  st.members.pop_back();
+  auto r = std::find(st.replaying.begin(), st.replaying.end(), conn);
+  if (r != st.replaying.end()) st.replaying.erase(r);
+  count_connection(self, user, -1);
+  return true;
 }
 
-std::optional<event> find_event(channel_state& st, uint64_t id) {
-  if (auto* c = st.cached(id)) return c->e;
-  if (id == 0 || id > st.durable_id) return std::nullopt;
-  auto rec = st.log->get(st.name, id);
-  if (!rec) return std::nullopt;
-  return wire::parse_stored(st.name, rec->payload);
+joined join(channel_actor* self, join_request& req) {
+  auto& st = self->state;
+  auto& m = req.who;
+  self->monitor(m.connection);
+  // Counted before the member is added: a user's own connections never get
+  // their own user_joined.
+  count_connection(self, m.user, +1);
+  wire::channel_position pos{st.name, st.epoch, st.durable_id};
+  if (req.announce) m.out->send(wire::subscription(true, pos, req.reply_id));
+  if (req.since) {
+    if (st.role == channel_role::primary)
+      replay_local(st, m, *req.since, req.epoch.empty() || req.epoch == st.epoch, req.reply_id);
+    else
+      replay_remote(self, m, *req.since, req.epoch, req.reply_id);
+  }
+  st.members.push_back(std::move(m));
+  return joined{caf::actor{self}, pos};
 }
 
-// Checks that a read, reaction or delete names a live message this user may
-// touch; for a delete, returns the message as it is to be rewritten.
-caf::error check_target(channel_state& st, const draft& d, std::optional<event>& tombstone) {
-  if (d.kind == event_kind::message || d.kind == event_kind::app) return caf::none;
-  auto target = find_event(st, d.message_id);
-  if (!target || target->body.kind != event_kind::message || target->deleted)
-    return make_error(sb_error::not_found);
-  if (d.kind != event_kind::remove) return caf::none;
-  if (target->body.user.id != d.user.id && d.user.role != "admin" && d.user.role != "moderator")
-    return make_error(sb_error::forbidden);
-  target->deleted = true;
-  target->body.content.clear();
-  tombstone = std::move(target);
-  return caf::none;
+void replay(channel_actor* self, const caf::actor& conn, uint64_t since,
+            const std::string& reply_id) {
+  auto& st = self->state;
+  auto* m = find_member(st, conn.address());
+  if (!m) return;
+  if (st.role == channel_role::primary)
+    replay_local(st, *m, since, true, reply_id);
+  else
+    replay_remote(self, *m, since, st.epoch, reply_id);
+}
+
+std::vector<wire::presence_entry> presence_list(const channel_state& st) {
+  std::vector<wire::presence_entry> users;
+  for (auto& [id, entry] : st.presence) users.push_back(entry);
+  return users;
+}
+
+// (epoch, last event id, owner, replicas), as this primary sees them.
+caf::message where(const channel_state& st) {
+  std::vector<std::string> replicas;
+  std::string owner = st.cfg->node_id;
+  if (st.view && !st.view->owners.empty()) {
+    auto ranked = st.view->rank(st.name);
+    owner = ranked.front().id;
+    for (std::size_t i = 1; i < ranked.size() && i < st.view->copies(); ++i)
+      replicas.push_back(ranked[i].id);
+  }
+  return caf::make_message(st.epoch, st.durable_id, owner, std::move(replicas));
+}
+
+void set_filter(channel_state& st, const caf::actor& conn, const std::vector<std::string>& types,
+                bool add) {
+  auto* m = find_member(st, conn.address());
+  if (!m) return;
+  for (const auto& t : types) {
+    auto it = std::find(m->types.begin(), m->types.end(), t);
+    if (add && it == m->types.end()) m->types.push_back(t);
+    if (!add && it != m->types.end()) m->types.erase(it);
+  }
+}
+
+void view_changed(channel_actor* self, view_ptr v) {
+  self->state.view = std::move(v);
+  check_owner(self);
+}
+
+void linger_over(channel_actor* self) {
+  auto& st = self->state;
+  st.linger_armed = false;
+  if (!st.busy())
+    self->send(st.hub, idle_atom::value, channel_atom::value, st.name, st.forwarded);
+}
+
+// What both behaviours handle: the cluster's messages, writes finishing,
+// and the questions another node may ask while this one is starting.
+caf::message_handler common(channel_actor* self) {
+  return {
+      [=](view_atom, view_ptr& v) { view_changed(self, std::move(v)); },
+      [=](sync_atom, const std::string& node, const std::string& epoch, uint64_t since) {
+        ++self->state.forwarded;
+        return sync_requested(self, node, epoch, since);
+      },
+      [=](appended_atom, const std::string& error) { on_appended(self, error); },
+      [=](retry_atom, uint64_t write_no) { on_replica_retry(self, write_no); },
+      [=](follow_atom) { follow(self); },
+      [=](push_atom, const std::string& epoch, std::vector<log_record>& records) {
+        on_push(self, epoch, records);
+      },
+  };
+}
+
+// While syncing or finding the primary, everything else waits in the mailbox.
+caf::behavior waiting(channel_actor* self) { return common(self); }
+
+caf::behavior running(channel_actor* self) {
+  using any = caf::result<caf::message>;
+  auto primary = [=] { return self->state.role == channel_role::primary; };
+  return common(self).or_else(
+      [=](join_atom, join_request& req) {
+        ++self->state.forwarded;
+        return join(self, req);
+      },
+      [=](leave_atom, const caf::actor& conn) {
+        self->demonitor(conn);
+        if (remove_member(self, conn.address())) report_if_idle(self);
+        auto& st = self->state;
+        return wire::channel_position{st.name, st.epoch, st.durable_id};
+      },
+      [=](publish_atom, draft& d) -> any {
+        if (!primary()) return self->delegate(self->state.primary, publish_atom::value, std::move(d));
+        return publish(self, d);
+      },
+      [=](api_atom, publish_atom, draft& d) -> any {
+        ++self->state.forwarded;
+        if (!primary()) return self->delegate(self->state.primary, publish_atom::value, std::move(d));
+        auto result = publish(self, d);
+        report_if_idle(self);
+        return result;
+      },
+      [=](typing_atom, const user_ref& user, bool is_typing) {
+        if (primary())
+          send_typing(self, user, is_typing);
+        else
+          self->send(self->state.primary, typing_atom::value, user, is_typing);
+      },
+      [=](presence_atom) -> any {
+        if (!primary()) return self->delegate(self->state.primary, presence_atom::value);
+        return caf::make_message(presence_list(self->state));
+      },
+      [=](api_atom, presence_atom) -> any {
+        ++self->state.forwarded;
+        report_if_idle(self);
+        if (!primary()) return self->delegate(self->state.primary, presence_atom::value);
+        return caf::make_message(presence_list(self->state));
+      },
+      [=](replay_atom, const caf::actor& conn, uint64_t since, const std::string& reply_id) {
+        replay(self, conn, since, reply_id);
+      },
+      [=](history_atom, const history_query& q) -> any {
+        if (!primary()) return self->delegate(self->state.primary, history_atom::value, q);
+        return caf::make_message(history(self->state, q));
+      },
+      [=](api_atom, history_atom, const history_query& q) -> any {
+        ++self->state.forwarded;
+        report_if_idle(self);
+        if (!primary()) return self->delegate(self->state.primary, history_atom::value, q);
+        return caf::make_message(history(self->state, q));
+      },
+      [=](api_atom, info_atom) -> any {
+        ++self->state.forwarded;
+        report_if_idle(self);
+        if (!primary()) return self->delegate(self->state.primary, api_atom::value, info_atom::value);
+        return where(self->state);
+      },
+      [=](filter_atom, const caf::actor& conn, const std::vector<std::string>& types, bool add) {
+        auto& st = self->state;
+        set_filter(st, conn, types, add);
+        return wire::channel_position{st.name, st.epoch, st.durable_id};
+      },
+      // From followers (the primary's side of the cluster protocol).
+      [=](follow_atom, const caf::actor& who, const std::string& node, uint64_t since,
+          const std::string& epoch, const std::vector<wire::presence_entry>& users) -> any {
+        ++self->state.forwarded;
+        if (!primary()) return make_error(sb_error::not_found);
+        return caf::make_message(add_follower(self, who, node, since, epoch, users));
+      },
+      [=](presence_atom, const user_ref& user, uint32_t connections) {
+        if (primary()) follower_presence(self, user, connections);
+      },
+      [=](replay_atom, uint64_t since, const std::string& epoch,
+          const std::vector<std::string>& types) -> any {
+        if (!primary()) return self->delegate(self->state.primary, replay_atom::value, since, epoch, types);
+        return caf::make_message(replay_for(self->state, since, epoch, types));
+      },
+      // From the primary (the follower's side).
+      [=](push_atom, typing_atom, const user_ref& user, bool is_typing) {
+        auto f = wire::typing(self->state.name, user, is_typing);
+        for (auto& m : self->state.members)
+          if (m.user.id != user.id) m.out->send(f);
+      },
+      [=](push_atom, presence_atom, const user_ref& user, bool joined, int64_t at_ms) {
+        auto f = wire::membership(joined, self->state.name, user, at_ms);
+        for (auto& m : self->state.members)
+          if (m.user.id != user.id) m.out->send(f);
+      },
+      [=](linger_atom) { linger_over(self); },
+      [=](idle_atom) {
+        if (!self->state.busy()) {
+          log::debug("channel_stop", {{"channel", self->state.name}});
+          self->quit();
+        }
+      });
+}
+
+void channel(channel_actor* self, caf::actor hub, std::string name, namespace_config ns,
+                      event_log* log, const config* cfg, view_ptr view) {
+  auto& st = self->state;
+  st.name = std::move(name);
+  st.ns = std::move(ns);
+  st.log = log;
+  st.hub = std::move(hub);
+  st.cfg = cfg;
+  st.view = std::move(view);
+  metrics::node().channels++;
+  self->attach_functor([] { metrics::node().channels--; });
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    if (st.primary && dm.source == st.primary.address()) {
+      log::info("primary_down", {{"channel", st.name}, {"why", to_string(dm.reason)}});
+      start_follower(self);
+      return;
+    }
+    if (drop_follower(self, dm.source) || remove_member(self, dm.source)) report_if_idle(self);
+  });
+  bool mine = !st.view || st.view->owners.empty() ||
+              st.view->rank(st.name).front().id == cfg->node_id;
+  if (mine)
+    start_primary(self);
+  else
+    start_follower(self);
+}
+
+}  // namespace
+
+bool wants(const std::vector<std::string>& types, const event& e) {
+  return types.empty() || std::find(types.begin(), types.end(), event_type(e.body)) != types.end();
 }
 
 // A channel without members lingers a while before it offers to stop: a
@@ -107,306 +284,72 @@ void report_if_idle(channel_actor* self) {
   self->delayed_send(self, linger, linger_atom::value);
 }
 
-void linger_over(channel_actor* self, const caf::actor& hub) {
+// Whether this node still holds the channel as the view says it should:
+// it may have gained it (become primary) or lost it (follow the new owner).
+void check_owner(channel_actor* self) {
   auto& st = self->state;
-  st.linger_armed = false;
-  if (!st.busy()) self->send(hub, idle_atom::value, channel_atom::value, st.name, st.forwarded);
+  if (!st.ready || !st.view || st.view->owners.empty()) return;
+  auto owner = st.view->rank(st.name).front();
+  bool mine = owner.id == st.cfg->node_id;
+  if (st.role == channel_role::primary) {
+    if (mine) {
+      primary_view_changed(self);
+      return;
+    }
+    log::info("channel_moves", {{"channel", st.name}, {"to", owner.id}});
+    st.handed_to = owner.id;
+    st.followers.clear();
+    start_follower(self);
+  } else if (mine) {
+    start_primary(self);
+  } else if (!st.primary || st.primary.node() != owner.hub.node()) {
+    start_follower(self);
+  }
 }
 
-void on_appended(channel_actor* self, const std::string& error);
+void become_running(channel_actor* self) {
+  self->state.ready = true;
+  self->set_default_handler(caf::print_and_drop);
+  self->become(running(self));
+}
 
-// Hands everything pending to the log, unless a write is under way: events
-// of one channel reach the disk in id order, batched while a write runs.
-void flush(channel_actor* self) {
+void become_waiting(channel_actor* self) {
+  self->state.ready = false;
+  self->set_default_handler(caf::skip);
+  self->become(waiting(self));
+}
+
+std::map<std::string, wire::presence_entry> local_presence(const channel_state& st) {
+  std::map<std::string, wire::presence_entry> out;
+  for (auto& m : st.members) {
+    auto& p = out[m.user.id];
+    p.user = m.user;
+    ++p.connections;
+  }
+  return out;
+}
+
+void announce(channel_actor* self, const user_ref& user, bool joined, int64_t at_ms) {
   auto& st = self->state;
-  if (!st.inflight.empty() || st.pending.empty()) return;
-  st.inflight.swap(st.pending);
-  append_request req;
-  req.channel = st.name;
-  req.epoch = st.epoch;
-  for (auto& p : st.inflight) {
-    const auto& e = p.ev.e;
-    req.records.push_back({e.event_id, e.timestamp_ms, wire::payload_of(p.ev.live)});
-    if (!p.dedup_key.empty()) req.dedup.push_back({p.dedup_key, e.event_id, e.timestamp_ms});
-    if (p.tombstone)
-      req.rewrites.push_back({p.tombstone->event_id, p.tombstone->timestamp_ms,
-                              wire::payload_of(wire::stored_event(*p.tombstone))});
-  }
-  req.done = [h = caf::actor{self}](const std::string& error) {
-    caf::anon_send(h, appended_atom::value, error);
-  };
-  if (!st.log->append(std::move(req))) on_appended(self, "the event log's queue is full");
-}
-
-// The cache never holds what retention has removed (or is about to).
-void expire_cache(channel_state& st, int64_t now) {
-  auto limit = std::min(max_cached_events, st.ns.history_size);
-  auto oldest = now - std::chrono::duration_cast<std::chrono::milliseconds>(st.ns.history_ttl).count();
-  while (!st.recent.empty() &&
-         (st.recent.size() > limit || st.recent.front().e.timestamp_ms < oldest))
-    st.recent.pop_front();
-}
-
-void remember(channel_state& st, cached_event ev) {
-  st.recent.push_back(std::move(ev));
-  expire_cache(st, now_ms());
-}
-
-void on_appended(channel_actor* self, const std::string& error) {
-  auto& st = self->state;
-  auto batch = std::move(st.inflight);
-  st.inflight.clear();
-  if (error.empty()) {
-    std::size_t delivered = 0;
-    for (auto& p : batch) {
-      st.durable_id = p.ev.e.event_id;
-      if (p.tombstone) {
-        if (auto* c = st.cached(p.tombstone->event_id)) {
-          c->e = *p.tombstone;
-          c->live = wire::stored_event(c->e);
-          c->replay = nullptr;
-        }
-      }
-      for (auto& m : st.members)
-        if (wants(m, p.ev.e)) {
-          m.out->send(p.ev.live);
-          ++delivered;
-        }
-      for (auto& w : p.waiters) w.deliver(p.ev.e.event_id, st.epoch);
-      remember(st, std::move(p.ev));
-    }
-    metrics::node().events_stored += batch.size();
-    metrics::node().frames_delivered += delivered;
-  } else {
-    // Ids after the failed batch were promised to no one yet: give them back.
-    log::error("append_failed", {{"channel", st.name}, {"events", batch.size() + st.pending.size()},
-                                 {"why", error}});
-    batch.insert(batch.end(), std::make_move_iterator(st.pending.begin()),
-                 std::make_move_iterator(st.pending.end()));
-    st.pending.clear();
-    for (auto& p : batch) {
-      if (!p.dedup_key.empty()) st.sent_ids.forget(p.dedup_key);
-      for (auto& w : p.waiters) w.deliver(make_error(sb_error::storage_failed));
-    }
-    st.assigned_id = st.durable_id;
-  }
-  flush(self);
-  report_if_idle(self);
-}
-
-caf::result<uint64_t, std::string> publish(channel_actor* self, draft& d) {
-  auto& st = self->state;
-  auto now = now_ms();
-  std::string key;
-  if (!d.client_id.empty()) {
-    key = dedup_window::key(d.user.id, d.client_id);
-    if (auto first = st.sent_ids.find(key, now)) {
-      if (*first <= st.durable_id) return {*first, st.epoch};
-      // The first send is still on its way to disk: answer both then.
-      auto rp = self->make_response_promise();
-      for (auto* q : {&st.inflight, &st.pending})
-        for (auto& p : *q)
-          if (p.ev.e.event_id == *first) p.waiters.push_back(rp);
-      return rp;
-    }
-  }
-  pending_event p;
-  if (auto err = check_target(st, d, p.tombstone)) return err;
-  p.ev.e = event{st.name, ++st.assigned_id, now, std::move(d), false};
-  p.ev.live = wire::stored_event(p.ev.e);
-  p.dedup_key = key;
-  if (!key.empty()) st.sent_ids.remember(key, p.ev.e.event_id, now);
-  auto rp = self->make_response_promise();
-  p.waiters.push_back(rp);
-  st.pending.push_back(std::move(p));
-  flush(self);
-  return rp;
-}
-
-frame_ptr replay_frame(cached_event& c) {
-  if (!c.replay) c.replay = wire::replayed(c.live->payload());
-  return c.replay;
-}
-
-// Queues on `m` every durable event after `since` it wants, oldest first, then
-// replay_complete. Live events after this point reach `m` later, in order, so
-// nothing is missed or repeated at the boundary.
-void replay(channel_state& st, const member& m, uint64_t since, bool same_epoch,
-            const std::string& reply_id) {
-  std::vector<frame_ptr> frames;
-  bool gap = !same_epoch;
-  expire_cache(st, now_ms());
-  uint64_t next = since + 1;
-  if (same_epoch && since < st.durable_id) {
-    uint64_t stored_upto = st.recent.empty() ? st.durable_id : st.recent.front().e.event_id - 1;
-    while (next <= stored_upto) {
-      auto records = st.log->read_after(st.name, next - 1, replay_chunk);
-      if (records.empty() || records.front().event_id != next) gap = true;
-      auto before = next;
-      for (auto& r : records) {
-        if (r.event_id > stored_upto) break;
-        auto e = m.types.empty() ? std::nullopt : wire::parse_stored(st.name, r.payload);
-        if (m.types.empty() || (e && wants(m, *e))) frames.push_back(wire::replayed(r.payload));
-        next = r.event_id + 1;
-      }
-      if (next == before) break;  // the rest is in the cache, or gone
-    }
-    next = std::max(next, stored_upto + 1);
-    for (auto& c : st.recent)
-      if (c.e.event_id >= next && wants(m, c.e)) frames.push_back(replay_frame(c));
-  }
-  frames.push_back(wire::replay_complete({st.name, st.epoch, st.durable_id}, gap, reply_id));
-  metrics::node().replays++;
-  if (gap) metrics::node().replay_gaps++;
-  m.out->send_replay(std::move(frames));
-}
-
-member* find_member(channel_state& st, const caf::actor_addr& conn) {
+  if (!st.ns.presence) return;
+  auto f = wire::membership(joined, st.name, user, at_ms);
   for (auto& m : st.members)
-    if (m.connection.address() == conn) return &m;
-  return nullptr;
+    if (m.user.id != user.id) m.out->send(f);
+  for (auto& fl : st.followers) self->send(fl.actor, push_atom::value, presence_atom::value, user, joined, at_ms);
 }
 
-// Removes a member; announces user_left when it was the user's last connection.
-bool remove_member(channel_actor* self, const caf::actor_addr& conn) {
+void send_typing(channel_actor* self, const user_ref& user, bool is_typing) {
   auto& st = self->state;
-  auto* m = find_member(st, conn);
-  if (!m) return false;
-  user_ref user = m->user;
-  *m = std::move(st.members.back());
-  st.members.pop_back();
-  auto p = st.presence.find(user.id);
-  if (p != st.presence.end() && --p->second.connections == 0) {
-    st.presence.erase(p);
-    if (st.ns.presence) broadcast(st, wire::membership(false, st.name, user, now_ms()));
-  }
-  return true;
+  auto f = wire::typing(st.name, user, is_typing);
+  for (auto& m : st.members)
+    if (m.user.id != user.id) m.out->send(f);
+  for (auto& fl : st.followers) self->send(fl.actor, push_atom::value, typing_atom::value, user, is_typing);
 }
-
-joined join(channel_actor* self, join_request& req) {
-  auto& st = self->state;
-  auto& m = req.who;
-  self->monitor(m.connection);
-  auto& p = st.presence[m.user.id];
-  p.user = m.user;
-  if (++p.connections == 1 && st.ns.presence)
-    broadcast(st, wire::membership(true, st.name, m.user, now_ms()));
-  wire::channel_position pos{st.name, st.epoch, st.durable_id};
-  if (req.announce) m.out->send(wire::subscription(true, pos, req.reply_id));
-  if (req.since)
-    replay(st, m, *req.since, req.epoch.empty() || req.epoch == st.epoch, req.reply_id);
-  st.members.push_back(std::move(m));
-  return joined{caf::actor{self}, pos};
-}
-
-history_page history(channel_state& st, const history_query& q) {
-  history_page page{st.epoch, {}, false};
-  std::vector<log_record> records;
-  if (q.since) {
-    records = st.log->read_after(st.name, *q.since, q.limit + 1);
-    while (!records.empty() && records.back().event_id > st.durable_id) records.pop_back();
-    page.has_more = records.size() > q.limit;
-    if (page.has_more) records.pop_back();
-  } else {
-    uint64_t before = std::min(q.before.value_or(st.durable_id + 1), st.durable_id + 1);
-    records = st.log->read_before(st.name, before, q.limit + 1);
-    page.has_more = records.size() > q.limit;
-    if (page.has_more) records.erase(records.begin());
-  }
-  for (auto& r : records) page.payloads.push_back(std::move(r.payload));
-  return page;
-}
-
-std::vector<wire::presence_entry> presence(const channel_state& st) {
-  std::vector<wire::presence_entry> users;
-  for (auto& [id, entry] : st.presence) users.push_back(entry);
-  return users;
-}
-
-caf::behavior channel(channel_actor* self, caf::actor hub, std::string name,
-                      namespace_config ns, event_log* log) {
-  auto& st = self->state;
-  st.name = std::move(name);
-  st.ns = std::move(ns);
-  st.log = log;
-  metrics::node().channels++;
-  self->attach_functor([] { metrics::node().channels--; });
-  auto meta = log->open(st.name);
-  st.epoch = meta.epoch;
-  st.durable_id = st.assigned_id = meta.last_event_id;
-  auto now = now_ms();
-  for (auto& d : log->recent_dedup(st.name, now)) st.sent_ids.remember(d.key, d.event_id, d.at_ms);
-  log::debug("channel_start", {{"channel", st.name}, {"epoch", st.epoch},
-                               {"last_event_id", st.durable_id}});
-  self->set_down_handler([=](caf::down_msg& dm) {
-    if (remove_member(self, dm.source)) report_if_idle(self);
-  });
-  return {
-      [=](join_atom, join_request& req) {
-        ++self->state.forwarded;
-        return join(self, req);
-      },
-      [=](leave_atom, const caf::actor& conn) {
-        self->demonitor(conn);
-        if (remove_member(self, conn.address())) report_if_idle(self);
-        auto& st = self->state;
-        return wire::channel_position{st.name, st.epoch, st.durable_id};
-      },
-      [=](publish_atom, draft& d) { return publish(self, d); },
-      [=](api_atom, publish_atom, draft& d) {
-        ++self->state.forwarded;
-        auto result = publish(self, d);
-        report_if_idle(self);
-        return result;
-      },
-      [=](typing_atom, const user_ref& user, bool is_typing) {
-        auto f = wire::typing(self->state.name, user, is_typing);
-        for (auto& m : self->state.members)
-          if (m.user.id != user.id) m.out->send(f);
-      },
-      [=](presence_atom) { return presence(self->state); },
-      [=](api_atom, presence_atom) {
-        ++self->state.forwarded;
-        report_if_idle(self);
-        return presence(self->state);
-      },
-      [=](replay_atom, const caf::actor& conn, uint64_t since, const std::string& reply_id) {
-        if (auto* m = find_member(self->state, conn.address()))
-          replay(self->state, *m, since, true, reply_id);
-      },
-      [=](history_atom, const history_query& q) { return history(self->state, q); },
-      [=](api_atom, history_atom, const history_query& q) {
-        ++self->state.forwarded;
-        report_if_idle(self);
-        return history(self->state, q);
-      },
-      [=](filter_atom, const caf::actor& conn, const std::vector<std::string>& types, bool add) {
-        auto& st = self->state;
-        if (auto* m = find_member(st, conn.address())) {
-          for (const auto& t : types) {
-            auto it = std::find(m->types.begin(), m->types.end(), t);
-            if (add && it == m->types.end()) m->types.push_back(t);
-            if (!add && it != m->types.end()) m->types.erase(it);
-          }
-        }
-        return wire::channel_position{st.name, st.epoch, st.durable_id};
-      },
-      [=](appended_atom, const std::string& error) { on_appended(self, error); },
-      [=](linger_atom) { linger_over(self, hub); },
-      [=](idle_atom) {
-        if (!self->state.busy()) {
-          log::debug("channel_stop", {{"channel", self->state.name}});
-          self->quit();
-        }
-      },
-  };
-}
-
-}  // namespace
 
 caf::actor spawn_channel(caf::event_based_actor* parent, caf::actor hub, std::string name,
-                         const namespace_config& ns, event_log* log) {
-  return parent->spawn(channel, std::move(hub), std::move(name), ns, log);
+                         const namespace_config& ns, event_log* log, const config& cfg,
+                         view_ptr view) {
+  return parent->spawn(channel, std::move(hub), std::move(name), ns, log, &cfg, std::move(view));
 }
 
 }  // namespace sb

@@ -4,6 +4,7 @@
 
 #include "actors/channel_actor.hpp"
 #include "actors/messages.hpp"
+#include "actors/replica_actor.hpp"
 #include "actors/user_actor.hpp"
 #include "core/log.hpp"
 #include "storage/event_log.hpp"
@@ -22,6 +23,8 @@ using directory = std::unordered_map<std::string, directory_entry>;
 struct hub_state {
   directory channels;
   directory users;
+  view_ptr view;     // none for a single node
+  caf::actor replica;
 };
 
 // Drops an idle child, unless a request forwarded to it is still in flight:
@@ -44,7 +47,19 @@ void forget(directory& dir, const caf::actor_addr& who) {
     }
 }
 
+// The owner's hub, for a server-API request on a channel another node owns.
+// A request another hub forwarded is served here whatever this node's view
+// says, so two nodes whose views briefly differ never pass one back and forth.
+caf::actor remote_owner(caf::stateful_actor<hub_state>* self, const std::string& channel) {
+  auto& v = self->state.view;
+  bool forwarded = self->current_sender() && self->current_sender()->node() != self->node();
+  if (!v || forwarded || v->owners.empty()) return nullptr;
+  auto owner = v->rank(channel).front();
+  return owner.id == v->self ? nullptr : owner.hub;
+}
+
 caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg, event_log* log) {
+  self->state.replica = spawn_replica(self, log, cfg->node_id);
   self->set_down_handler([=](caf::down_msg& dm) {
     forget(self->state.channels, dm.source);
     forget(self->state.users, dm.source);
@@ -52,6 +67,7 @@ caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg, event
   self->set_exit_handler([=](caf::exit_msg& msg) {
     for (auto* dir : {&self->state.channels, &self->state.users})
       for (auto& [key, entry] : *dir) self->send_exit(entry.actor, msg.reason);
+    self->send_exit(self->state.replica, msg.reason);
     self->quit(msg.reason);
   });
   auto entry = [=](directory& dir, const std::string& key, auto spawn) -> directory_entry& {
@@ -65,7 +81,8 @@ caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg, event
   };
   auto channel_of = [=](const std::string& name) {
     return entry(self->state.channels, name, [&] {
-             return spawn_channel(self, caf::actor{self}, name, cfg->namespace_of(name), log);
+             return spawn_channel(self, caf::actor{self}, name, cfg->namespace_of(name), log,
+                                  *cfg, self->state.view);
            }).actor;
   };
   return {
@@ -79,14 +96,48 @@ caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg, event
         return self->delegate(channel_of(channel), join_atom::value, std::move(req));
       },
       [=](api_atom, publish_atom, const std::string& channel, draft& d) {
+        if (auto owner = remote_owner(self, channel))
+          return self->delegate(owner, api_atom::value, publish_atom::value, channel, std::move(d));
         return self->delegate(channel_of(channel), api_atom::value, publish_atom::value,
                               std::move(d));
       },
       [=](api_atom, history_atom, const std::string& channel, const history_query& q) {
+        if (auto owner = remote_owner(self, channel))
+          return self->delegate(owner, api_atom::value, history_atom::value, channel, q);
         return self->delegate(channel_of(channel), api_atom::value, history_atom::value, q);
       },
       [=](api_atom, presence_atom, const std::string& channel) {
+        if (auto owner = remote_owner(self, channel))
+          return self->delegate(owner, api_atom::value, presence_atom::value, channel);
         return self->delegate(channel_of(channel), api_atom::value, presence_atom::value);
+      },
+      [=](api_atom, info_atom, const std::string& channel) {
+        if (auto owner = remote_owner(self, channel))
+          return self->delegate(owner, api_atom::value, info_atom::value, channel);
+        return self->delegate(channel_of(channel), api_atom::value, info_atom::value);
+      },
+      // From other nodes.
+      [=](follow_atom, const std::string& channel, const caf::actor& who, const std::string& node,
+          uint64_t since, const std::string& epoch,
+          const std::vector<wire::presence_entry>& users) {
+        return self->delegate(channel_of(channel), follow_atom::value, who, node, since, epoch,
+                              users);
+      },
+      [=](sync_atom, const std::string& channel, const std::string& node,
+          const std::string& epoch, uint64_t since) {
+        auto it = self->state.channels.find(channel);
+        if (it == self->state.channels.end())
+          return self->delegate(self->state.replica, sync_atom::value, channel, node, epoch, since);
+        ++it->second.forwarded;
+        return self->delegate(it->second.actor, sync_atom::value, node, epoch, since);
+      },
+      [=](replicate_atom, replica_batch& b) {
+        return self->delegate(self->state.replica, replicate_atom::value, std::move(b));
+      },
+      [=](view_atom, view_ptr& v) {
+        self->state.view = v;
+        for (auto& [name, entry] : self->state.channels) self->send(entry.actor, view_atom::value, v);
+        for (auto& [id, entry] : self->state.users) self->send(entry.actor, view_atom::value, v);
       },
       [=](kick_atom, const std::string& user_id, uint16_t code) -> caf::result<caf::message> {
         auto it = self->state.users.find(user_id);

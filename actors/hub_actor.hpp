@@ -7,7 +7,14 @@
 //   (api_atom, publish_atom, channel, draft)    -> (uint64_t event_id, epoch)
 //   (api_atom, history_atom, channel, query)    -> history_page
 //   (api_atom, presence_atom, channel)          -> std::vector<presence_entry>
+//   (api_atom, info_atom, channel)              -> (epoch, last_event_id, owner, replicas)
 //   (kick_atom, user_id, code)                  -> uint32_t connections closed
+// API requests on a channel another node owns go to that node's hub.
+// From the membership actor and other nodes:
+//   (view_atom, view_ptr)                       passed on to every channel and user actor
+//   (follow_atom, channel, follower, node, since, epoch, users) -> the channel's follow_reply
+//   (sync_atom, channel, node, epoch, since)    -> sync_reply (the channel, or the replica actor)
+//   (replicate_atom, replica_batch)             -> the replica actor
 #pragma once
 
 #include <caf/fwd.hpp>

@@ -10,15 +10,29 @@
 //   channel_actor ==frames==> outbound queues of its members (no actor hop)
 //   user_actor / channel_actor --idle--> hub, which stops them once unused
 //   membership (cluster/) <--hello--> membership of every other node (CAF middleman)
+//   membership --view--> hub --view--> channel and user actors (who owns what)
+//
+// Across nodes (CAF middleman; these types have `inspect` and are registered
+// on every node by register_cluster_types):
+//   follower channel --follow--> owner's hub --> primary channel -> follow_reply
+//   follower channel --publish/typing/presence/history/replay--> primary
+//   primary --push (durable events, typing, user_joined/left)--> each follower, once per node
+//   primary --replicate (replica_batch)--> each replica's hub --> its event log
+//   new primary --sync--> every other node's hub (or channel) -> sync_reply
+//   user actor --claim--> owner hub --> owning user actor (cluster-wide connection limit)
 #pragma once
 
+#include <algorithm>
 #include <functional>
+#include <memory>
 
 #include <caf/all.hpp>
 
+#include "cluster/ownership.hpp"
 #include "core/event.hpp"
 #include "net/outbound.hpp"
 #include "net/wire.hpp"
+#include "storage/event_log.hpp"
 
 namespace sb {
 
@@ -43,6 +57,15 @@ using kick_atom = caf::atom_constant<caf::atom("kick")>;
 using linger_atom = caf::atom_constant<caf::atom("linger")>;
 using hello_atom = caf::atom_constant<caf::atom("hello")>;  // cluster: a peer introduces itself
 using tick_atom = caf::tick_atom;
+using view_atom = caf::atom_constant<caf::atom("view")>;
+using follow_atom = caf::atom_constant<caf::atom("follow")>;
+using push_atom = caf::atom_constant<caf::atom("push")>;
+using replicate_atom = caf::atom_constant<caf::atom("replicate")>;
+using sync_atom = caf::atom_constant<caf::atom("sync")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using claim_atom = caf::atom_constant<caf::atom("claim")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using info_atom = caf::atom_constant<caf::atom("info")>;
 
 // A connection as a channel sees it: where to put frames and whose it is.
 struct member {
@@ -77,6 +100,80 @@ struct history_page {
 struct joined {
   caf::actor channel;
   wire::channel_position position;
+};
+
+// --- the cluster ---
+
+// A member as the actors see it: its id and its hub.
+struct node_ref {
+  std::string id;
+  caf::actor hub;
+};
+
+// Who is up, as this node sees it. `owners` may own and replicate channels
+// (up and not draining), sorted by id; `peers` are every up member but this
+// node, draining ones included (a new owner asks them all for history).
+struct cluster_view {
+  std::string self;
+  std::vector<node_ref> owners;
+  std::vector<node_ref> peers;
+  unsigned replication = 1;
+
+  // The owners ranked for `key`: the owner first, then its replicas.
+  std::vector<node_ref> rank(const std::string& key) const {
+    std::vector<std::string> ids;
+    for (const auto& n : owners) ids.push_back(n.id);
+    std::vector<node_ref> out;
+    for (const auto& id : rank_nodes(std::move(ids), key))
+      for (const auto& n : owners)
+        if (n.id == id) out.push_back(n);
+    return out;
+  }
+
+  // Copies an event needs before it is acknowledged: `replication`, or
+  // every owner when fewer are up.
+  std::size_t copies() const {
+    return std::max<std::size_t>(1, std::min<std::size_t>(replication, owners.size()));
+  }
+};
+
+using view_ptr = std::shared_ptr<const cluster_view>;
+
+// A primary's events as a replica stores them.
+struct replica_batch {
+  std::string channel;
+  std::string epoch;
+  std::vector<log_record> records;
+  std::vector<dedup_record> dedup;
+  std::vector<log_record> rewrites;
+};
+
+// What a node holds of a channel, for a new owner choosing whose history
+// to continue: its position and its events after the asker's.
+struct sync_reply {
+  std::string node;
+  std::string epoch;
+  uint64_t last_event_id = 0;  // 0 and no epoch: the node never had the channel
+  std::vector<log_record> records;
+  std::vector<dedup_record> dedup;
+};
+
+// The primary's answer to a follower: where the channel is, the events the
+// follower missed since its last one, and who is present cluster-wide.
+struct follow_reply {
+  caf::actor primary;
+  std::string epoch;
+  uint64_t last_event_id = 0;
+  std::vector<log_record> records;
+  std::vector<wire::presence_entry> users;
+};
+
+// Events after a position, for a member of a follower replaying.
+struct replay_page {
+  std::string epoch;
+  uint64_t last_event_id = 0;
+  std::vector<std::string> payloads;
+  bool gap = false;
 };
 
 // Work for the node's API bridge actor: a request to make on behalf of a
@@ -124,18 +221,99 @@ inline error_text describe(const caf::error& e) {
   return {};
 }
 
+// --- serialization of what crosses nodes (CAF 0.17 inspect) ---
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_ref& x) {
+  return f(caf::meta::type_name("user_ref"), x.id, x.numeric, x.name, x.role);
+}
+
+// std::optional is not inspectable in CAF 0.17: sent as a flag and a value.
+struct optional_id {
+  std::optional<uint64_t>& value;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, optional_id& x) {
+  bool has = x.value.has_value();
+  uint64_t v = x.value.value_or(0);
+  auto store = caf::detail::make_scope_guard([&] {
+    if constexpr (Inspector::writes_state) x.value = has ? std::optional<uint64_t>{v} : std::nullopt;
+  });
+  return f(has, v);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, draft& x) {
+  optional_id reply_to{x.reply_to};
+  return f(caf::meta::type_name("draft"), x.kind, x.user, x.client_id, x.content, reply_to,
+           x.message_id, x.emoji, x.remove, x.app_type, x.data_json);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, history_query& x) {
+  optional_id since{x.since}, before{x.before};
+  return f(caf::meta::type_name("history_query"), since, before, x.limit);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, history_page& x) {
+  return f(caf::meta::type_name("history_page"), x.epoch, x.payloads, x.has_more);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, log_record& x) {
+  return f(caf::meta::type_name("log_record"), x.event_id, x.timestamp_ms, x.payload);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dedup_record& x) {
+  return f(caf::meta::type_name("dedup_record"), x.key, x.event_id, x.at_ms);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_batch& x) {
+  return f(caf::meta::type_name("replica_batch"), x.channel, x.epoch, x.records, x.dedup,
+           x.rewrites);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sync_reply& x) {
+  return f(caf::meta::type_name("sync_reply"), x.node, x.epoch, x.last_event_id, x.records,
+           x.dedup);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, follow_reply& x) {
+  return f(caf::meta::type_name("follow_reply"), x.primary, x.epoch, x.last_event_id, x.records,
+           x.users);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replay_page& x) {
+  return f(caf::meta::type_name("replay_page"), x.epoch, x.last_event_id, x.payloads, x.gap);
+}
+
+// Registers every type above with CAF; every node of a cluster must.
+void register_cluster_types(caf::actor_system_config& cfg);
+
 }  // namespace sb
+
+namespace sb::wire {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, presence_entry& x) {
+  return f(caf::meta::type_name("presence_entry"), x.user, x.connections);
+}
+
+}  // namespace sb::wire
 
 // These carry pointers to node-local objects (outbound queues, shared frames)
 // and are only ever sent between actors of one node.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::api_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::member)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::join_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::history_query)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::history_page)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::joined)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::draft)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::user_ref)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::view_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::wire::command)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::wire::channel_position)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<sb::wire::presence_entry>)

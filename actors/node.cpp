@@ -25,6 +25,7 @@ struct system_config : caf::actor_system_config {
     set("scheduler.max-threads", static_cast<size_t>(cfg.actor_threads));
     const auto& c = cfg.cluster;
     if (c.port == 0) return;
+    register_cluster_types(*this);
     load<caf::io::middleman>();
     // Heartbeats on: a hung peer (SIGSTOP, partition) is noticed too.
     set("middleman.heartbeat-interval", caf::timespan{c.heartbeat_interval});
@@ -81,6 +82,19 @@ void ask(const caf::actor& bridge_actor, const caf::actor& dest, OnOk ok, OnErro
 }
 
 }  // namespace
+
+void register_cluster_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<user_ref>("sb::user_ref");
+  cfg.add_message_type<draft>("sb::draft");
+  cfg.add_message_type<history_query>("sb::history_query");
+  cfg.add_message_type<history_page>("sb::history_page");
+  cfg.add_message_type<replica_batch>("sb::replica_batch");
+  cfg.add_message_type<sync_reply>("sb::sync_reply");
+  cfg.add_message_type<follow_reply>("sb::follow_reply");
+  cfg.add_message_type<replay_page>("sb::replay_page");
+  cfg.add_message_type<std::vector<log_record>>("std::vector<sb::log_record>");
+  cfg.add_message_type<std::vector<wire::presence_entry>>("std::vector<sb::presence_entry>");
+}
 
 // Member order matters: the log is closed (flushing its last appends, whose
 // callbacks message actors) before the actor system goes away.
@@ -149,17 +163,46 @@ void actor_node::disconnect(const std::string& user_id, std::function<void(uint3
 
 void actor_node::members(std::function<void(std::vector<api_member>)> done) {
   if (!impl_->membership) {
-    done({{impl_->cfg.node_id, {}, true, true, 0}});
+    done({{impl_->cfg.node_id, {}, true, false, true, 0}});
     return;
   }
   ask(
       impl_->api, impl_->membership,
       [=](const std::vector<member_info>& members) {
         std::vector<api_member> out;
-        for (const auto& m : members) out.push_back({m.node, m.address, m.up, m.self, m.since_ms});
+        for (const auto& m : members)
+          out.push_back({m.node, m.address, m.up, m.draining, m.self, m.since_ms});
         done(std::move(out));
       },
-      [=](std::string) { done({{impl_->cfg.node_id, {}, true, true, 0}}); }, caf::get_atom::value);
+      [=](std::string) { done({{impl_->cfg.node_id, {}, true, false, true, 0}}); },
+      caf::get_atom::value);
+}
+
+void actor_node::channel(const std::string& channel, std::function<void(api_channel)> done) {
+  ask(
+      impl_->api, impl_->hub,
+      [=](const std::string& epoch, uint64_t last, const std::string& owner,
+          const std::vector<std::string>& replicas) {
+        done({epoch, last, owner, replicas, {}});
+      },
+      [=](std::string code) { done({{}, 0, {}, {}, std::move(code)}); }, api_atom::value,
+      info_atom::value, channel);
+}
+
+bool actor_node::clustered() const { return static_cast<bool>(impl_->membership); }
+
+void actor_node::drain(std::function<void()> done) {
+  if (!impl_->membership) {
+    done();
+    return;
+  }
+  caf::anon_send(impl_->membership, drain_atom::value);
+  // The view reaches every node at once; a new owner's sync is a round trip.
+  auto handover = std::max<caf::timespan>(std::chrono::seconds(1),
+                                          4 * impl_->cfg.cluster.heartbeat_interval);
+  caf::anon_send(impl_->api, api_job{[=](caf::event_based_actor* self) {
+                   self->delayed_send(self, handover, api_job{[=](caf::event_based_actor*) { done(); }});
+                 }});
 }
 
 void actor_node::shutdown() {

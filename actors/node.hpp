@@ -60,12 +60,22 @@ struct api_member {
   std::string node;
   std::string address;  // cluster host:port; empty for a node without a cluster
   bool up = false;
+  bool draining = false;
   bool self = false;
   int64_t since_ms = 0;
 };
 
 struct api_presence {
   std::vector<wire::presence_entry> users;
+  std::string error;
+};
+
+// Where a channel lives, as the owner reports it.
+struct api_channel {
+  std::string epoch;
+  uint64_t last_event_id = 0;
+  std::string owner;
+  std::vector<std::string> replicas;
   std::string error;
 };
 
@@ -84,6 +94,15 @@ class actor_node {
   void presence(const std::string& channel, std::function<void(api_presence)> done);
   // This node and every cluster member it knows, with their state.
   void members(std::function<void(std::vector<api_member>)> done);
+
+  void channel(const std::string& channel, std::function<void(api_channel)> done);
+
+  // Whether this node is part of a cluster.
+  bool clustered() const;
+
+  // Hands this node's channels to the other members (it stops owning any)
+  // and calls `done` once they have had time to take them over.
+  void drain(std::function<void()> done);
 
   // Closes the user's connections with 4005; reports how many there were.
   void disconnect(const std::string& user_id, std::function<void(uint32_t)> done);

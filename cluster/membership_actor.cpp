@@ -17,13 +17,16 @@ namespace {
 
 struct peer {
   std::string address;
-  caf::actor handle;
+  caf::actor handle;  // its membership actor
+  caf::actor hub;
   bool up = false;
+  bool draining = false;
   int64_t since_ms = 0;
 };
 
 struct membership_state {
   std::string self_address;
+  bool draining = false;  // this node hands its channels over before it stops
   std::map<std::string, peer> members;  // by node id, this node excluded
   std::set<std::string> addresses;      // cluster addresses to stay connected to
   std::set<std::string> dialing;
@@ -54,8 +57,27 @@ void dialer(caf::blocking_actor* self, bool tls) {
       [&](caf::exit_msg&) { running = false; });
 }
 
-void mark(membership* self, const std::string& node, const std::string& address,
-          const caf::actor& handle) {
+// Tells the hub who may own channels now: every up member that is not
+// draining, this node included.
+void publish_view(membership* self, const config* cfg, const caf::actor& hub) {
+  auto& st = self->state;
+  auto v = std::make_shared<cluster_view>();
+  v->self = cfg->node_id;
+  v->replication = cfg->cluster.replication;
+  if (!st.draining) v->owners.push_back({cfg->node_id, hub});
+  for (const auto& [node, p] : st.members) {
+    if (!p.up) continue;
+    v->peers.push_back({node, p.hub});
+    if (!p.draining) v->owners.push_back({node, p.hub});
+  }
+  std::sort(v->owners.begin(), v->owners.end(),
+            [](const node_ref& a, const node_ref& b) { return a.id < b.id; });
+  self->send(hub, view_atom::value, view_ptr{std::move(v)});
+}
+
+void mark(membership* self, const config* cfg, const caf::actor& local_hub, const std::string& node,
+          const std::string& address, const caf::actor& handle, const caf::actor& hub,
+          bool draining) {
   auto& st = self->state;
   if (node.empty()) return;
   if (address == st.self_address || handle == caf::actor{self}) {
@@ -64,19 +86,22 @@ void mark(membership* self, const std::string& node, const std::string& address,
   }
   st.node_at[address] = node;
   auto& p = st.members[node];
-  bool changed = !p.up || p.handle != handle;
+  bool changed = !p.up || p.handle != handle || p.draining != draining;
   p.address = address;
   st.addresses.insert(address);
   if (!changed) return;
   p.handle = handle;
+  p.hub = hub;
   p.up = true;
+  p.draining = draining;
   p.since_ms = now_ms();
   self->monitor(handle);
-  log::info("member_up", {{"member", node}, {"address", address}});
+  log::info("member_up", {{"member", node}, {"address", address}, {"draining", draining}});
+  publish_view(self, cfg, local_hub);
 }
 
 void dial(membership* self, const caf::actor& dialer_actor, const config* cfg,
-          const std::string& addr) {
+          const caf::actor& hub, const std::string& addr) {
   auto& st = self->state;
   if (!st.dialing.insert(addr).second) return;
   auto timeout = cfg->cluster.dead_after;
@@ -87,12 +112,13 @@ void dial(membership* self, const caf::actor& dialer_actor, const config* cfg,
       .then(
           [=](const caf::actor& remote) {
             self->request(remote, hello_timeout, hello_atom::value, cfg->node_id,
-                          self->state.self_address, caf::actor{self})
+                          self->state.self_address, caf::actor{self}, hub, self->state.draining)
                 .then(
                     [=](const std::string& node, const std::string& address,
-                        const std::vector<std::string>& known) {
+                        const std::vector<std::string>& known, const caf::actor& remote_hub,
+                        bool draining) {
                       self->state.dialing.erase(addr);
-                      mark(self, node, address, remote);
+                      mark(self, cfg, hub, node, address, remote, remote_hub, draining);
                       for (const auto& a : known)
                         if (a != self->state.self_address) self->state.addresses.insert(a);
                     },
@@ -158,6 +184,7 @@ caf::behavior membership_behavior(membership* self, const config* cfg, std::stri
         p.since_ms = now_ms();
         log::warn("member_down", {{"member", node}, {"address", p.address},
                                   {"why", to_string(dm.reason)}});
+        publish_view(self, cfg, hub);
       }
   });
   self->set_exit_handler([=](caf::exit_msg& msg) {
@@ -165,18 +192,36 @@ caf::behavior membership_behavior(membership* self, const config* cfg, std::stri
     self->quit(msg.reason);
   });
   self->send(self, tick_atom::value);
+  publish_view(self, cfg, hub);
   return {
       [=](tick_atom) {
         for (const auto& addr : std::set<std::string>{self->state.addresses})
-          if (should_dial(self->state, addr, cfg->node_id)) dial(self, dialer_actor, cfg, addr);
+          if (should_dial(self->state, addr, cfg->node_id)) dial(self, dialer_actor, cfg, hub, addr);
         self->delayed_send(self, cfg->cluster.heartbeat_interval, tick_atom::value);
       },
       [=](hello_atom, const std::string& node, const std::string& address,
-          const caf::actor& remote) {
-        mark(self, node, address, remote);
+          const caf::actor& remote, const caf::actor& remote_hub, bool draining) {
+        mark(self, cfg, hub, node, address, remote, remote_hub, draining);
         auto& st = self->state;
         std::vector<std::string> known(st.addresses.begin(), st.addresses.end());
-        return caf::make_message(cfg->node_id, st.self_address, std::move(known));
+        return caf::make_message(cfg->node_id, st.self_address, std::move(known), hub,
+                                 st.draining);
+      },
+      [=](drain_atom) {
+        auto& st = self->state;
+        if (st.draining) return;
+        st.draining = true;
+        log::info("node_draining", {{"node", cfg->node_id}});
+        for (const auto& [node, p] : st.members)
+          if (p.up) self->send(p.handle, drain_atom::value, cfg->node_id);
+        publish_view(self, cfg, hub);
+      },
+      [=](drain_atom, const std::string& node) {
+        auto it = self->state.members.find(node);
+        if (it == self->state.members.end() || it->second.draining) return;
+        it->second.draining = true;
+        log::info("member_draining", {{"member", node}});
+        publish_view(self, cfg, hub);
       },
       [=](kick_atom, const std::string& user_id, uint16_t code) {
         kick_everywhere(self, hub, cfg, user_id, code);
@@ -186,9 +231,9 @@ caf::behavior membership_behavior(membership* self, const config* cfg, std::stri
       },
       [=](caf::get_atom) {
         auto& st = self->state;
-        std::vector<member_info> out{{cfg->node_id, st.self_address, true, true, 0}};
+        std::vector<member_info> out{{cfg->node_id, st.self_address, true, st.draining, true, 0}};
         for (const auto& [node, p] : st.members)
-          out.push_back({node, p.address, p.up, false, p.since_ms});
+          out.push_back({node, p.address, p.up, p.draining, false, p.since_ms});
         return out;
       },
   };

@@ -5,8 +5,11 @@
 // it is dialled again every heartbeat until it answers, so a restarted node
 // or a healed partition rejoins by itself.
 //
-//   (hello_atom, node_id, cluster_addr, membership)  a peer introduces itself
-//        -> (node_id, cluster_addr, known cluster addresses)
+//   (hello_atom, node_id, cluster_addr, membership, hub, draining)  a peer introduces itself
+//        -> (node_id, cluster_addr, known cluster addresses, hub, draining)
+//   (drain_atom)                      this node stops owning channels; tells every member
+//   (drain_atom, node_id)             a member does the same
+// It sends the hub a view_ptr (who may own channels) whenever that changes.
 //   (get_atom)                                      -> std::vector<member_info>
 //   (kick_atom, user_id, code)        close the user's connections on every
 //        node: the local hub's and each up member's -> uint32_t closed in all
@@ -27,6 +30,7 @@ struct member_info {
   std::string node;
   std::string address;  // cluster host:port
   bool up = false;
+  bool draining = false;
   bool self = false;
   int64_t since_ms = 0;  // when it last changed state
 };

@@ -250,6 +250,7 @@ void read_config(const json& root, config& cfg) {
     r.read("seeds", c.seeds);
     r.read_seconds("heartbeat_interval", c.heartbeat_interval);
     r.read_seconds("dead_after", c.dead_after);
+    r.read_int("replication", c.replication, 1, 16);
     r.read("insecure", c.insecure);
     r.read("certificate", c.certificate);
     r.read("key", c.key);

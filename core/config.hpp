@@ -73,6 +73,7 @@ struct cluster_config {
   std::vector<std::string> seeds;  // "host:port" of other nodes' cluster ports
   std::chrono::milliseconds heartbeat_interval{500};
   std::chrono::milliseconds dead_after{5000};  // silence before a member is down
+  unsigned replication = 2;  // copies of each event (owner included) before it is acknowledged
   bool insecure = false;  // plain TCP; otherwise mutual TLS with the files below
   std::string certificate;
   std::string key;

@@ -41,6 +41,11 @@ struct append_request {
   std::vector<log_record> records;  // contiguous ids, after the channel's last
   std::vector<dedup_record> dedup;
   std::vector<log_record> rewrites;  // replace retained events (tombstones)
+  // Replace the channel (a replica or a new owner adopting another node's
+  // history): its events and frame ids go first, and it continues from
+  // `last_event_id` in `epoch` when `records` is empty.
+  bool reset = false;
+  uint64_t last_event_id = 0;
   // Called on the writer thread once durable (ok) or failed (error text).
   std::function<void(const std::string& error)> done;
 };
@@ -69,6 +74,9 @@ class event_log {
 
   // The channel's meta; creates (and persists) a fresh epoch on first use.
   virtual channel_meta open(const std::string& channel) = 0;
+
+  // The channel's meta if it was ever opened here; creates nothing.
+  virtual std::optional<channel_meta> peek(const std::string& channel) = 0;
 
   // Retained events with id > after_id, oldest first, at most `limit`.
   virtual std::vector<log_record> read_after(const std::string& channel, uint64_t after_id,

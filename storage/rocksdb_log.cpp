@@ -92,11 +92,17 @@ std::string random_epoch() {
   return buf;
 }
 
+// The first key after every key that starts with `prefix`.
+std::string prefix_end(std::string prefix) {
+  prefix.back() = static_cast<char>(prefix.back() + 1);
+  return prefix;
+}
+
 // Iterates keys with a prefix, both ways; the bound strings outlive the iterator.
 class prefix_scan {
  public:
-  prefix_scan(rocksdb::DB* db, std::string prefix) : lower_(std::move(prefix)), upper_(lower_) {
-    upper_.back() = static_cast<char>(upper_.back() + 1);
+  prefix_scan(rocksdb::DB* db, std::string prefix)
+      : lower_(std::move(prefix)), upper_(prefix_end(lower_)) {
     lower_slice_ = lower_;
     upper_slice_ = upper_;
     opts_.iterate_lower_bound = &lower_slice_;
@@ -148,19 +154,24 @@ class rocksdb_log final : public event_log {
 
   channel_meta open(const std::string& channel) override {
     std::lock_guard lk(open_mu_);
+    if (auto m = peek(channel)) return *m;
     channel_meta m;
-    std::string v;
-    auto s = db_->Get(rocksdb::ReadOptions{}, meta_key(channel), &v);
-    if (s.ok() && parse_meta(v, m)) {
-      m.first_event_id = first_id(channel);
-      return m;
-    }
-    if (!s.ok() && !s.IsNotFound()) throw storage_error("reading " + channel + ": " + s.ToString());
     m.epoch = random_epoch();
     rocksdb::WriteOptions wo;
     wo.sync = opts_.sync;
-    s = db_->Put(wo, meta_key(channel), meta_value(m.epoch, 0));
+    auto s = db_->Put(wo, meta_key(channel), meta_value(m.epoch, 0));
     if (!s.ok()) throw storage_error("creating " + channel + ": " + s.ToString());
+    return m;
+  }
+
+  std::optional<channel_meta> peek(const std::string& channel) override {
+    channel_meta m;
+    std::string v;
+    auto s = db_->Get(rocksdb::ReadOptions{}, meta_key(channel), &v);
+    if (s.IsNotFound()) return std::nullopt;
+    check(s, channel);
+    if (!parse_meta(v, m)) throw storage_error("reading " + channel + ": corrupt meta record");
+    m.first_event_id = first_id(channel);
     return m;
   }
 
@@ -254,6 +265,10 @@ class rocksdb_log final : public event_log {
       rocksdb::WriteBatch wb;
       uint64_t events = 0;
       for (const auto& r : batch) {
+        if (r.reset) {
+          for (const auto& prefix : {event_prefix(r.channel), dedup_prefix(r.channel)})
+            wb.DeleteRange(prefix, prefix_end(prefix));
+        }
         for (const auto& rec : r.records) wb.Put(event_key(r.channel, rec.event_id), event_value(rec));
         for (const auto& rec : r.rewrites) {
           wb.Put(event_key(r.channel, rec.event_id), event_value(rec));
@@ -266,8 +281,9 @@ class rocksdb_log final : public event_log {
           put_be64(v, static_cast<uint64_t>(d.at_ms));
           wb.Put(dedup_prefix(r.channel) + d.key, v);
         }
-        if (!r.records.empty())
-          wb.Put(meta_key(r.channel), meta_value(r.epoch, r.records.back().event_id));
+        if (!r.records.empty() || r.reset)
+          wb.Put(meta_key(r.channel),
+                 meta_value(r.epoch, r.records.empty() ? r.last_event_id : r.records.back().event_id));
         events += r.records.size();
       }
       rocksdb::WriteOptions wo;

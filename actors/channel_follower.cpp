@@ -1,0 +1,157 @@
+// A non-owner's side of a channel: it follows the owner's channel actor
+// (the primary), which pushes each durable event once to this node; the
+// follower renders it once and fans it out to its local members. Publishes,
+// typing, history, presence and replays go to the primary.
+#include "actors/channel_state.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+
+namespace sb {
+
+namespace {
+
+// The node to follow: the view's owner, or the node this one handed the
+// channel to while the view still names this node.
+const node_ref* owner_to_follow(const channel_state& st) {
+  if (!st.view) return nullptr;
+  auto ranked = st.view->rank(st.name);
+  if (ranked.empty()) return nullptr;
+  const auto& want = ranked.front().id == st.cfg->node_id ? st.handed_to : ranked.front().id;
+  for (auto& n : st.view->peers)
+    if (n.id == want) return &n;
+  return nullptr;
+}
+
+bool is_replaying(const channel_state& st, const caf::actor& conn) {
+  return std::find(st.replaying.begin(), st.replaying.end(), conn.address()) != st.replaying.end();
+}
+
+void deliver(channel_state& st, const std::vector<log_record>& records) {
+  bool any_filter = std::any_of(st.members.begin(), st.members.end(),
+                                [](const member& m) { return !m.types.empty(); });
+  std::size_t delivered = 0;
+  for (auto& r : records) {
+    if (r.event_id <= st.durable_id) continue;  // already had it (a primary switch)
+    st.durable_id = r.event_id;
+    auto live = wire::text_frame(r.payload);
+    auto e = any_filter ? wire::parse_stored(st.name, r.payload) : std::nullopt;
+    for (auto& m : st.members) {
+      if (is_replaying(st, m.connection)) continue;
+      if (!m.types.empty() && !(e && wants(m.types, *e))) continue;
+      m.out->send(live);
+      ++delivered;
+    }
+  }
+  metrics::node().frames_delivered += delivered;
+}
+
+void retry_follow(channel_actor* self) {
+  self->delayed_send(self, self->state.cfg->cluster.heartbeat_interval, follow_atom::value);
+}
+
+}  // namespace
+
+void start_follower(channel_actor* self) {
+  auto& st = self->state;
+  st.role = channel_role::follower;
+  st.ready = false;
+  st.primary = nullptr;
+  st.presence = local_presence(st);
+  become_waiting(self);
+  follow(self);
+}
+
+// Asks the owner's hub for the primary; retried every heartbeat until it
+// answers (the owner may be syncing, or down and not yet noticed).
+void follow(channel_actor* self) {
+  auto& st = self->state;
+  if (st.ready) return;
+  auto* owner = owner_to_follow(st);
+  if (!owner) {
+    if (st.view && !st.view->owners.empty() && st.view->rank(st.name).front().id == st.cfg->node_id) {
+      start_primary(self);
+      return;
+    }
+    retry_follow(self);
+    return;
+  }
+  std::vector<wire::presence_entry> users;
+  for (auto& [id, p] : st.presence) users.push_back(p);
+  auto owner_id = owner->id;
+  self->request(owner->hub, st.cfg->cluster.dead_after, follow_atom::value, st.name,
+                caf::actor{self}, st.cfg->node_id, st.durable_id, st.epoch, std::move(users))
+      .then(
+          [=](follow_reply& r) {
+            auto& st = self->state;
+            if (st.ready || st.role != channel_role::follower) return;
+            if (r.epoch == st.epoch) {
+              deliver(st, r.records);
+            } else {
+              st.epoch = r.epoch;
+            }
+            st.durable_id = r.last_event_id;
+            st.primary = r.primary;
+            self->monitor(st.primary);
+            log::debug("channel_follow", {{"channel", st.name}, {"owner", owner_id},
+                                          {"epoch", st.epoch}, {"last_event_id", st.durable_id}});
+            become_running(self);
+            check_owner(self);
+            report_if_idle(self);
+          },
+          [=](caf::error& e) {
+            log::debug("follow_failed", {{"channel", self->state.name}, {"owner", owner_id},
+                                         {"why", to_string(e)}});
+            retry_follow(self);
+          });
+}
+
+void on_push(channel_actor* self, const std::string& epoch, std::vector<log_record>& records) {
+  auto& st = self->state;
+  if (st.role != channel_role::follower) return;
+  if (epoch != st.epoch) {
+    st.epoch = epoch;
+    st.durable_id = 0;
+  }
+  deliver(st, records);
+}
+
+// Asks the primary for the events after `since`; until they come, live
+// events skip this member: the page holds every event pushed before it.
+void replay_remote(channel_actor* self, const member& m, uint64_t since, const std::string& epoch,
+                   const std::string& reply_id) {
+  auto& st = self->state;
+  st.replaying.push_back(m.connection.address());
+  auto conn = m.connection.address();
+  auto out = m.out;
+  auto done = [=] {
+    auto& r = self->state.replaying;
+    r.erase(std::find(r.begin(), r.end(), conn));
+  };
+  self->request(st.primary, st.cfg->cluster.dead_after, replay_atom::value, since,
+                epoch.empty() ? st.epoch : epoch, m.types)
+      .then(
+          [=](replay_page& page) {
+            std::vector<frame_ptr> frames;
+            for (auto& p : page.payloads) frames.push_back(wire::replayed(p));
+            frames.push_back(wire::replay_complete(
+                {self->state.name, page.epoch, page.last_event_id}, page.gap, reply_id));
+            out->send_replay(std::move(frames));
+            done();
+          },
+          [=](caf::error& e) {
+            log::warn("replay_failed", {{"channel", self->state.name}, {"why", to_string(e)}});
+            out->send(wire::error("internal_error", "the replay failed, try again", reply_id));
+            done();
+          });
+}
+
+// Tells the primary how many connections a user has here now.
+void report_presence(channel_actor* self, const user_ref& user) {
+  auto& st = self->state;
+  if (!st.ready || st.role != channel_role::follower) return;
+  auto it = st.presence.find(user.id);
+  uint32_t n = it == st.presence.end() ? 0 : it->second.connections;
+  self->send(st.primary, presence_atom::value, user, n);
+}
+
+}  // namespace sb

@@ -1,0 +1,515 @@
+// The owner's side of a channel: it syncs from the other nodes when it
+// takes the channel over, sequences events, makes them durable on its own
+// disk and on its replicas, then fans them out to its members and pushes
+// them once to every follower node.
+#include <algorithm>
+
+#include "actors/channel_state.hpp"
+#include "actors/replica_actor.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "core/time.hpp"
+
+namespace sb {
+
+namespace {
+
+constexpr std::size_t max_cached_events = 1024;
+constexpr std::size_t replay_chunk = 1000;
+
+std::optional<event> find_event(channel_state& st, uint64_t id) {
+  if (auto* c = st.cached(id)) return c->e;
+  if (id == 0 || id > st.durable_id) return std::nullopt;
+  auto rec = st.log->get(st.name, id);
+  if (!rec) return std::nullopt;
+  return wire::parse_stored(st.name, rec->payload);
+}
+
+// Checks that a read, reaction or delete names a live message this user may
+// touch; for a delete, returns the message as it is to be rewritten.
+caf::error check_target(channel_state& st, const draft& d, std::optional<event>& tombstone) {
+  if (d.kind == event_kind::message || d.kind == event_kind::app) return caf::none;
+  auto target = find_event(st, d.message_id);
+  if (!target || target->body.kind != event_kind::message || target->deleted)
+    return make_error(sb_error::not_found);
+  if (d.kind != event_kind::remove) return caf::none;
+  if (target->body.user.id != d.user.id && d.user.role != "admin" && d.user.role != "moderator")
+    return make_error(sb_error::forbidden);
+  target->deleted = true;
+  target->body.content.clear();
+  tombstone = std::move(target);
+  return caf::none;
+}
+
+// The cache never holds what retention has removed (or is about to).
+void expire_cache(channel_state& st, int64_t now) {
+  auto limit = std::min(max_cached_events, st.ns.history_size);
+  auto oldest = now - std::chrono::duration_cast<std::chrono::milliseconds>(st.ns.history_ttl).count();
+  while (!st.recent.empty() &&
+         (st.recent.size() > limit || st.recent.front().e.timestamp_ms < oldest))
+    st.recent.pop_front();
+}
+
+// The replicas of the write under way that do not have it yet: the best
+// ranked owners after this node, as many as the copies still missing.
+std::vector<node_ref> missing_replicas(const channel_state& st) {
+  std::vector<node_ref> out;
+  if (!st.view) return out;
+  auto wanted = st.view->copies() - 1;
+  for (auto& n : st.view->rank(st.name)) {
+    if (out.size() + st.copies.size() >= wanted) break;
+    if (n.id != st.view->self && !st.copies.count(n.id)) out.push_back(n);
+  }
+  return out;
+}
+
+void maybe_complete(channel_actor* self);
+
+void send_replicas(channel_actor* self) {
+  auto& st = self->state;
+  auto write_no = st.write_no;
+  for (auto& n : missing_replicas(st)) {
+    self->request(n.hub, st.cfg->cluster.dead_after, replicate_atom::value, st.replicating)
+        .then(
+            [=](uint64_t) {
+              if (self->state.write_no != write_no) return;
+              self->state.copies.insert(n.id);
+              maybe_complete(self);
+            },
+            [=](caf::error& e) {
+              if (self->state.write_no != write_no) return;
+              log::warn("replicate_failed", {{"channel", self->state.name}, {"replica", n.id},
+                                             {"why", to_string(e)}});
+              self->delayed_send(self, self->state.cfg->cluster.heartbeat_interval,
+                                 retry_atom::value, write_no);
+            });
+  }
+}
+
+// Hands everything pending to the log and to the replicas, unless a write
+// is under way: events of one channel are written in id order, batched
+// while a write runs.
+void flush(channel_actor* self) {
+  auto& st = self->state;
+  if (!st.inflight.empty() || st.pending.empty()) return;
+  st.inflight.swap(st.pending);
+  append_request req;
+  req.channel = st.name;
+  req.epoch = st.epoch;
+  for (auto& p : st.inflight) {
+    const auto& e = p.ev.e;
+    req.records.push_back({e.event_id, e.timestamp_ms, wire::payload_of(p.ev.live)});
+    if (!p.dedup_key.empty()) req.dedup.push_back({p.dedup_key, e.event_id, e.timestamp_ms});
+    if (p.tombstone)
+      req.rewrites.push_back({p.tombstone->event_id, p.tombstone->timestamp_ms,
+                              wire::payload_of(wire::stored_event(*p.tombstone))});
+  }
+  ++st.write_no;
+  st.written = false;
+  st.copies.clear();
+  if (st.view && st.view->copies() > 1) {
+    st.replicating = replica_batch{st.name, st.epoch, req.records, req.dedup, req.rewrites};
+    send_replicas(self);
+  }
+  req.done = [h = caf::actor{self}](const std::string& error) {
+    caf::anon_send(h, appended_atom::value, error);
+  };
+  if (!st.log->append(std::move(req))) on_appended(self, "the event log's queue is full");
+}
+
+void remember(channel_state& st, cached_event ev) {
+  st.recent.push_back(std::move(ev));
+  expire_cache(st, now_ms());
+}
+
+void answer_handoffs(channel_actor* self) {
+  auto& st = self->state;
+  if (st.writing()) return;
+  for (auto& h : st.handoffs) h.rp.deliver(read_for_sync(*st.log, st.name, st.cfg->node_id, h.epoch, h.since));
+  st.handoffs.clear();
+}
+
+// The write under way is durable on enough nodes: fan it out, answer the
+// publishers, push it to the followers.
+void complete(channel_actor* self) {
+  auto& st = self->state;
+  auto batch = std::move(st.inflight);
+  st.inflight.clear();
+  std::size_t delivered = 0;
+  std::vector<log_record> records;
+  for (auto& p : batch) {
+    st.durable_id = p.ev.e.event_id;
+    if (p.tombstone) {
+      if (auto* c = st.cached(p.tombstone->event_id)) {
+        c->e = *p.tombstone;
+        c->live = wire::stored_event(c->e);
+        c->replay = nullptr;
+      }
+    }
+    for (auto& m : st.members)
+      if (wants(m.types, p.ev.e)) {
+        m.out->send(p.ev.live);
+        ++delivered;
+      }
+    for (auto& w : p.waiters) w.deliver(p.ev.e.event_id, st.epoch);
+    if (!st.followers.empty())
+      records.push_back({p.ev.e.event_id, p.ev.e.timestamp_ms, wire::payload_of(p.ev.live)});
+    remember(st, std::move(p.ev));
+  }
+  if (!st.followers.empty()) {
+    auto msg = caf::make_message(push_atom::value, st.epoch, std::move(records));
+    for (auto& f : st.followers) self->send(f.actor, msg);
+  }
+  metrics::node().events_stored += batch.size();
+  metrics::node().frames_delivered += delivered;
+  flush(self);
+  answer_handoffs(self);
+  report_if_idle(self);
+}
+
+void maybe_complete(channel_actor* self) {
+  auto& st = self->state;
+  if (st.inflight.empty() || !st.written) return;
+  if (st.view && st.copies.size() + 1 < st.view->copies()) return;
+  complete(self);
+}
+
+// Chooses whose history to continue: the node with the newest event. On a
+// tie this node keeps its own.
+void adopt(channel_actor* self, std::vector<sync_reply> replies) {
+  auto& st = self->state;
+  auto mine = st.log->peek(st.name);
+  uint64_t my_last = mine ? mine->last_event_id : 0;
+  const sync_reply* best = nullptr;
+  for (auto& r : replies)
+    if (!r.epoch.empty() && r.last_event_id > (best ? best->last_event_id : my_last)) best = &r;
+  if (!best && mine) {
+    open_as_primary(self);
+    return;
+  }
+  append_request req;
+  req.channel = st.name;
+  if (best) {
+    log::info("channel_adopt", {{"channel", st.name}, {"from", best->node}, {"epoch", best->epoch},
+                                {"last_event_id", best->last_event_id}, {"had", my_last}});
+    req.epoch = best->epoch;
+    req.reset = !mine || mine->epoch != best->epoch;
+    req.last_event_id = best->last_event_id;
+    req.records = std::move(best->records);
+    req.dedup = std::move(best->dedup);
+  } else {
+    req.epoch = st.log->open(st.name).epoch;  // a new channel
+  }
+  st.adopting = true;
+  req.done = [h = caf::actor{self}](const std::string& error) {
+    caf::anon_send(h, appended_atom::value, error);
+  };
+  if (!st.log->append(std::move(req))) on_appended(self, "the event log's queue is full");
+}
+
+void finish_adopting(channel_actor* self, const std::string& error) {
+  auto& st = self->state;
+  st.adopting = false;
+  if (!error.empty())
+    log::error("channel_adopt_failed", {{"channel", st.name}, {"why", error}});
+  open_as_primary(self);
+}
+
+// A replay's events after `since`, oldest first, as log records (`on_record`)
+// or cached events (`on_cached`); returns whether some were no longer retained.
+template <class OnRecord, class OnCached>
+bool for_each_after(channel_state& st, uint64_t since, const std::vector<std::string>& types,
+                    OnRecord on_record, OnCached on_cached) {
+  bool gap = false;
+  expire_cache(st, now_ms());
+  uint64_t next = since + 1;
+  if (since >= st.durable_id) return false;
+  uint64_t stored_upto = st.recent.empty() ? st.durable_id : st.recent.front().e.event_id - 1;
+  while (next <= stored_upto) {
+    auto records = st.log->read_after(st.name, next - 1, replay_chunk);
+    if (records.empty() || records.front().event_id != next) gap = true;
+    auto before = next;
+    for (auto& r : records) {
+      if (r.event_id > stored_upto) break;
+      auto e = types.empty() ? std::nullopt : wire::parse_stored(st.name, r.payload);
+      if (types.empty() || (e && wants(types, *e))) on_record(r);
+      next = r.event_id + 1;
+    }
+    if (next == before) break;  // the rest is in the cache, or gone
+  }
+  next = std::max(next, stored_upto + 1);
+  for (auto& c : st.recent)
+    if (c.e.event_id >= next && wants(types, c.e)) on_cached(c);
+  return gap;
+}
+
+frame_ptr replay_frame(cached_event& c) {
+  if (!c.replay) c.replay = wire::replayed(c.live->payload());
+  return c.replay;
+}
+
+}  // namespace
+
+void start_primary(channel_actor* self) {
+  auto& st = self->state;
+  st.role = channel_role::primary;
+  st.presence = local_presence(st);
+  if (!st.view || st.view->peers.empty()) {
+    open_as_primary(self);
+    return;
+  }
+  st.ready = false;
+  become_waiting(self);
+  auto mine = st.log->peek(st.name);
+  std::string epoch = mine ? mine->epoch : std::string{};
+  uint64_t since = mine ? mine->last_event_id : 0;
+  struct tally {
+    std::vector<sync_reply> replies;
+    std::size_t waiting = 0;
+  };
+  auto t = std::make_shared<tally>();
+  t->waiting = st.view->peers.size();
+  auto done = [=] {
+    if (--t->waiting == 0) adopt(self, std::move(t->replies));
+  };
+  for (auto& peer : st.view->peers)
+    self->request(peer.hub, st.cfg->cluster.dead_after, sync_atom::value, st.name, st.view->self,
+                  epoch, since)
+        .then([=](sync_reply& r) { t->replies.push_back(std::move(r)); done(); },
+              [=](caf::error& e) {
+                log::warn("sync_failed", {{"channel", self->state.name}, {"peer", peer.id},
+                                          {"why", to_string(e)}});
+                done();
+              });
+}
+
+// Opens the channel from the local log and starts taking publishes.
+void open_as_primary(channel_actor* self) {
+  auto& st = self->state;
+  auto meta = st.log->open(st.name);
+  st.epoch = meta.epoch;
+  st.durable_id = st.assigned_id = meta.last_event_id;
+  st.recent.clear();
+  st.sent_ids = dedup_window{10 * 60 * 1000};
+  auto now = now_ms();
+  for (auto& d : st.log->recent_dedup(st.name, now)) st.sent_ids.remember(d.key, d.event_id, d.at_ms);
+  st.role = channel_role::primary;
+  st.primary = nullptr;
+  st.handed_to.clear();
+  log::debug("channel_primary", {{"channel", st.name}, {"epoch", st.epoch},
+                                 {"last_event_id", st.durable_id}});
+  become_running(self);
+  check_owner(self);
+  report_if_idle(self);
+}
+
+caf::result<caf::message> publish(channel_actor* self, draft& d) {
+  auto& st = self->state;
+  auto now = now_ms();
+  std::string key;
+  if (!d.client_id.empty()) {
+    key = dedup_window::key(d.user.id, d.client_id);
+    if (auto first = st.sent_ids.find(key, now)) {
+      if (*first <= st.durable_id) return caf::make_message(*first, st.epoch);
+      // The first send is still on its way to disk: answer both then.
+      auto rp = self->make_response_promise();
+      for (auto* q : {&st.inflight, &st.pending})
+        for (auto& p : *q)
+          if (p.ev.e.event_id == *first) p.waiters.push_back(rp);
+      return rp;
+    }
+  }
+  pending_event p;
+  if (auto err = check_target(st, d, p.tombstone)) return err;
+  p.ev.e = event{st.name, ++st.assigned_id, now, std::move(d), false};
+  p.ev.live = wire::stored_event(p.ev.e);
+  p.dedup_key = key;
+  if (!key.empty()) st.sent_ids.remember(key, p.ev.e.event_id, now);
+  auto rp = self->make_response_promise();
+  p.waiters.push_back(rp);
+  st.pending.push_back(std::move(p));
+  flush(self);
+  return rp;
+}
+
+void on_appended(channel_actor* self, const std::string& error) {
+  auto& st = self->state;
+  if (st.adopting) {
+    finish_adopting(self, error);
+    return;
+  }
+  if (error.empty()) {
+    st.written = true;
+    maybe_complete(self);
+    return;
+  }
+  // Ids after the failed batch were promised to no one yet: give them back.
+  log::error("append_failed", {{"channel", st.name},
+                               {"events", st.inflight.size() + st.pending.size()},
+                               {"why", error}});
+  auto batch = std::move(st.inflight);
+  st.inflight.clear();
+  batch.insert(batch.end(), std::make_move_iterator(st.pending.begin()),
+               std::make_move_iterator(st.pending.end()));
+  st.pending.clear();
+  ++st.write_no;
+  for (auto& p : batch) {
+    if (!p.dedup_key.empty()) st.sent_ids.forget(p.dedup_key);
+    for (auto& w : p.waiters) w.deliver(make_error(sb_error::storage_failed));
+  }
+  st.assigned_id = st.durable_id;
+  answer_handoffs(self);
+  report_if_idle(self);
+}
+
+void on_replica_retry(channel_actor* self, uint64_t write_no) {
+  auto& st = self->state;
+  if (st.write_no == write_no && !st.inflight.empty()) send_replicas(self);
+}
+
+// The members changed: a write may need fewer copies, or other replicas.
+void primary_view_changed(channel_actor* self) {
+  auto& st = self->state;
+  if (!st.inflight.empty()) {
+    maybe_complete(self);
+    if (!st.inflight.empty()) send_replicas(self);
+  }
+}
+
+caf::result<sync_reply> sync_requested(channel_actor* self, const std::string& node,
+                                       const std::string& epoch, uint64_t since) {
+  auto& st = self->state;
+  if (st.role == channel_role::primary && st.ready) {
+    // Another node takes the channel over: stop sequencing, finish what is
+    // under way, then give it everything.
+    log::info("channel_handover", {{"channel", st.name}, {"to", node},
+                                   {"last_event_id", st.assigned_id}});
+    st.handed_to = node;
+    st.followers.clear();
+    start_follower(self);
+  }
+  if (!st.writing()) return read_for_sync(*st.log, st.name, st.cfg->node_id, epoch, since);
+  auto rp = self->make_response_promise<sync_reply>();
+  st.handoffs.push_back({rp, epoch, since});
+  return rp;
+}
+
+follow_reply add_follower(channel_actor* self, const caf::actor& who, const std::string& node,
+                          uint64_t since, const std::string& epoch,
+                          const std::vector<wire::presence_entry>& users) {
+  auto& st = self->state;
+  drop_follower(self, who.address());
+  self->monitor(who);
+  follower f{who, node, {}};
+  // Users a follower brings are not announced: they joined before, under
+  // this primary or the one before it.
+  for (auto& u : users) {
+    f.users[u.user.id] = u;
+    auto& p = st.presence[u.user.id];
+    p.user = u.user;
+    p.connections += u.connections;
+  }
+  st.followers.push_back(std::move(f));
+  log::debug("follower_added", {{"channel", st.name}, {"node", node}});
+  follow_reply r{caf::actor{self}, st.epoch, st.durable_id, {}, {}};
+  if (epoch == st.epoch && since < st.durable_id) {
+    for_each_after(
+        st, since, {}, [&](const log_record& rec) { r.records.push_back(rec); },
+        [&](cached_event& c) {
+          r.records.push_back({c.e.event_id, c.e.timestamp_ms, wire::payload_of(c.live)});
+        });
+  }
+  for (auto& [id, p] : st.presence) r.users.push_back(p);
+  return r;
+}
+
+void follower_presence(channel_actor* self, const user_ref& user, uint32_t connections) {
+  auto& st = self->state;
+  auto sender = self->current_sender();
+  for (auto& f : st.followers) {
+    if (caf::actor_cast<caf::actor_addr>(sender) != f.actor.address()) continue;
+    auto& had = f.users[user.id];
+    int delta = static_cast<int>(connections) - static_cast<int>(had.connections);
+    had = {user, connections};
+    if (connections == 0) f.users.erase(user.id);
+    change_presence(self, user, delta);
+    return;
+  }
+}
+
+bool drop_follower(channel_actor* self, const caf::actor_addr& who) {
+  auto& st = self->state;
+  for (auto it = st.followers.begin(); it != st.followers.end(); ++it) {
+    if (it->actor.address() != who) continue;
+    auto users = std::move(it->users);
+    st.followers.erase(it);
+    for (auto& [id, u] : users) change_presence(self, u.user, -static_cast<int>(u.connections));
+    return true;
+  }
+  return false;
+}
+
+void change_presence(channel_actor* self, const user_ref& user, int delta) {
+  auto& st = self->state;
+  if (delta == 0) return;
+  auto& p = st.presence[user.id];
+  p.user = user;
+  bool was_present = p.connections > 0;
+  p.connections = static_cast<unsigned>(std::max(0, static_cast<int>(p.connections) + delta));
+  if (!was_present && p.connections > 0) announce(self, user, true, now_ms());
+  if (p.connections == 0) {
+    st.presence.erase(user.id);
+    if (was_present) announce(self, user, false, now_ms());
+  }
+}
+
+replay_page replay_for(channel_state& st, uint64_t since, const std::string& epoch,
+                       const std::vector<std::string>& types) {
+  replay_page page{st.epoch, 0, {}, epoch != st.epoch};
+  if (!page.gap)
+    page.gap = for_each_after(
+        st, since, types, [&](const log_record& r) { page.payloads.push_back(r.payload); },
+        [&](cached_event& c) { page.payloads.push_back(wire::payload_of(c.live)); });
+  page.last_event_id = st.durable_id;
+  metrics::node().replays++;
+  if (page.gap) metrics::node().replay_gaps++;
+  return page;
+}
+
+// Queues on `m` every durable event after `since` it wants, oldest first, then
+// replay_complete. Live events after this point reach `m` later, in order, so
+// nothing is missed or repeated at the boundary.
+void replay_local(channel_state& st, const member& m, uint64_t since, bool same_epoch,
+                  const std::string& reply_id) {
+  std::vector<frame_ptr> frames;
+  bool gap = !same_epoch;
+  if (same_epoch)
+    gap = for_each_after(
+        st, since, m.types,
+        [&](const log_record& r) { frames.push_back(wire::replayed(r.payload)); },
+        [&](cached_event& c) { frames.push_back(replay_frame(c)); });
+  frames.push_back(wire::replay_complete({st.name, st.epoch, st.durable_id}, gap, reply_id));
+  metrics::node().replays++;
+  if (gap) metrics::node().replay_gaps++;
+  m.out->send_replay(std::move(frames));
+}
+
+history_page history(channel_state& st, const history_query& q) {
+  history_page page{st.epoch, {}, false};
+  std::vector<log_record> records;
+  if (q.since) {
+    records = st.log->read_after(st.name, *q.since, q.limit + 1);
+    while (!records.empty() && records.back().event_id > st.durable_id) records.pop_back();
+    page.has_more = records.size() > q.limit;
+    if (page.has_more) records.pop_back();
+  } else {
+    uint64_t before = std::min(q.before.value_or(st.durable_id + 1), st.durable_id + 1);
+    records = st.log->read_before(st.name, before, q.limit + 1);
+    page.has_more = records.size() > q.limit;
+    if (page.has_more) records.erase(records.begin());
+  }
+  for (auto& r : records) page.payloads.push_back(std::move(r.payload));
+  return page;
+}
+
+}  // namespace sb

@@ -1,0 +1,146 @@
+// The state of a channel actor, shared by its three parts:
+//   channel_actor.cpp     members, presence, typing, replay and the behaviours
+//   channel_primary.cpp   the owner's side: sequencing, durable append,
+//                         replication, followers, handing the channel over
+//   channel_follower.cpp  a non-owner's side: following the primary
+// Internal to actors/; nothing else includes it.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/container/deque.hpp>
+
+#include "actors/messages.hpp"
+#include "core/config.hpp"
+#include "core/dedup_window.hpp"
+
+namespace sb {
+
+struct cached_event {
+  event e;
+  frame_ptr live;
+  frame_ptr replay;  // rendered on first replay
+};
+
+// An event with its id, waiting to be durable (and replicated).
+struct pending_event {
+  cached_event ev;
+  std::vector<caf::response_promise> waiters;
+  std::string dedup_key;
+  std::optional<event> tombstone;  // the message a delete removes, content gone
+};
+
+// A node with members of this channel, as the primary sees it.
+struct follower {
+  caf::actor actor;
+  std::string node;
+  std::map<std::string, wire::presence_entry> users;  // its connections, by user id
+};
+
+// A new owner's sync request, answered once no write is under way here.
+struct handoff {
+  caf::response_promise rp;
+  std::string epoch;
+  uint64_t since = 0;
+};
+
+enum class channel_role { primary, follower };
+
+struct channel_state {
+  std::string name;
+  std::string epoch;
+  namespace_config ns;
+  event_log* log = nullptr;
+  caf::actor hub;
+  view_ptr view;
+  const config* cfg = nullptr;
+  channel_role role = channel_role::primary;
+  bool ready = false;         // false while syncing (primary) or finding the primary (follower)
+  uint64_t durable_id = 0;    // newest event durable and fanned out
+  uint64_t assigned_id = 0;   // newest id given out (primary)
+  std::vector<member> members;
+  // Primary: users present anywhere in the cluster, with their connections.
+  // Follower: users with connections on this node.
+  std::map<std::string, wire::presence_entry> presence;
+  uint64_t forwarded = 0;  // handled messages forwarded by the hub
+  bool linger_armed = false;
+
+  // --- primary ---
+  // Newest durable events. Boost's deque allocates nothing while empty (an
+  // idle channel stays small); std::deque takes about 600 bytes at once.
+  boost::container::deque<cached_event> recent;
+  std::vector<pending_event> pending;   // not yet handed to the log
+  std::vector<pending_event> inflight;  // being written and replicated
+  dedup_window sent_ids{10 * 60 * 1000};
+  uint64_t write_no = 0;               // the write under way, to match replica answers
+  bool written = false;                // the write under way is on the local disk
+  std::set<std::string> copies;        // replicas that have the write under way
+  replica_batch replicating;           // the write under way, as replicas get it
+  std::vector<follower> followers;
+  std::vector<handoff> handoffs;
+  bool adopting = false;               // appending another node's newer history
+
+  // --- follower ---
+  caf::actor primary;
+  std::string handed_to;                 // the node this primary handed the channel to
+  std::vector<caf::actor_addr> replaying;  // members waiting for their replay page
+
+  cached_event* cached(uint64_t id) {
+    if (recent.empty() || id < recent.front().e.event_id || id > recent.back().e.event_id)
+      return nullptr;
+    return &recent[id - recent.front().e.event_id];
+  }
+
+  bool writing() const { return !pending.empty() || !inflight.empty(); }
+
+  bool busy() const {
+    return !ready || !members.empty() || writing() || !followers.empty() || !handoffs.empty();
+  }
+};
+
+using channel_actor = caf::stateful_actor<channel_state>;
+
+// channel_actor.cpp
+void report_if_idle(channel_actor* self);
+void become_running(channel_actor* self);
+void check_owner(channel_actor* self);
+void become_waiting(channel_actor* self);
+std::map<std::string, wire::presence_entry> local_presence(const channel_state& st);
+void announce(channel_actor* self, const user_ref& user, bool joined, int64_t at_ms);
+void send_typing(channel_actor* self, const user_ref& user, bool is_typing);
+void fan_out(channel_state& st, uint64_t id, const frame_ptr& live, const std::string& payload);
+bool wants(const std::vector<std::string>& types, const event& e);
+
+// channel_primary.cpp
+void start_primary(channel_actor* self);
+void open_as_primary(channel_actor* self);
+caf::result<caf::message> publish(channel_actor* self, draft& d);
+void on_appended(channel_actor* self, const std::string& error);
+void on_replica_retry(channel_actor* self, uint64_t write_no);
+void primary_view_changed(channel_actor* self);
+caf::result<sync_reply> sync_requested(channel_actor* self, const std::string& node,
+                                       const std::string& epoch, uint64_t since);
+follow_reply add_follower(channel_actor* self, const caf::actor& who, const std::string& node,
+                          uint64_t since, const std::string& epoch,
+                          const std::vector<wire::presence_entry>& users);
+void follower_presence(channel_actor* self, const user_ref& user, uint32_t connections);
+bool drop_follower(channel_actor* self, const caf::actor_addr& who);
+void change_presence(channel_actor* self, const user_ref& user, int delta);
+replay_page replay_for(channel_state& st, uint64_t since, const std::string& epoch,
+                       const std::vector<std::string>& types);
+void replay_local(channel_state& st, const member& m, uint64_t since, bool same_epoch,
+                  const std::string& reply_id);
+history_page history(channel_state& st, const history_query& q);
+
+// channel_follower.cpp
+void start_follower(channel_actor* self);
+void follow(channel_actor* self);
+void on_push(channel_actor* self, const std::string& epoch, std::vector<log_record>& records);
+void replay_remote(channel_actor* self, const member& m, uint64_t since, const std::string& epoch,
+                   const std::string& reply_id);
+void report_presence(channel_actor* self, const user_ref& user);
+
+}  // namespace sb

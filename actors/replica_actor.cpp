@@ -1,0 +1,95 @@
+#include "actors/replica_actor.hpp"
+
+#include <limits>
+#include <map>
+
+#include "core/log.hpp"
+#include "core/time.hpp"
+
+namespace sb {
+
+namespace {
+
+struct replica_state {
+  event_log* log = nullptr;
+  std::string node;
+  uint64_t next_ticket = 0;
+  std::map<uint64_t, std::pair<caf::response_promise, uint64_t>> waiting;  // ticket -> (promise, last id)
+};
+
+using replica = caf::stateful_actor<replica_state>;
+
+caf::result<uint64_t> replicate(replica* self, replica_batch& b) {
+  auto& st = self->state;
+  append_request req;
+  // Another epoch here is history this node kept from before the channel's
+  // history was lost: it must not mix with the new one.
+  auto meta = st.log->peek(b.channel);
+  req.reset = meta && meta->epoch != b.epoch;
+  if (req.reset)
+    log::warn("replica_reset", {{"channel", b.channel}, {"old_epoch", meta->epoch},
+                                {"epoch", b.epoch}});
+  req.channel = std::move(b.channel);
+  req.epoch = std::move(b.epoch);
+  req.last_event_id = b.records.empty() ? 0 : b.records.back().event_id;
+  req.records = std::move(b.records);
+  req.dedup = std::move(b.dedup);
+  req.rewrites = std::move(b.rewrites);
+  auto ticket = ++st.next_ticket;
+  auto rp = self->make_response_promise<uint64_t>();
+  st.waiting.emplace(ticket, std::make_pair(rp, req.last_event_id));
+  req.done = [h = caf::actor{self}, ticket](const std::string& error) {
+    caf::anon_send(h, appended_atom::value, ticket, error);
+  };
+  if (!st.log->append(std::move(req))) {
+    st.waiting.erase(ticket);
+    return make_error(sb_error::storage_failed);
+  }
+  return rp;
+}
+
+caf::behavior replica_behavior(replica* self, event_log* log, std::string node) {
+  self->state.log = log;
+  self->state.node = std::move(node);
+  return {
+      [=](replicate_atom, replica_batch& b) { return replicate(self, b); },
+      [=](sync_atom, const std::string& channel, const std::string&, const std::string& epoch,
+          uint64_t since) {
+        return read_for_sync(*self->state.log, channel, self->state.node, epoch, since);
+      },
+      [=](appended_atom, uint64_t ticket, const std::string& error) {
+        auto it = self->state.waiting.find(ticket);
+        if (it == self->state.waiting.end()) return;
+        auto& [rp, last] = it->second;
+        if (error.empty())
+          rp.deliver(last);
+        else
+          rp.deliver(make_error(sb_error::storage_failed));
+        self->state.waiting.erase(it);
+      },
+  };
+}
+
+}  // namespace
+
+sync_reply read_for_sync(event_log& log, const std::string& channel, const std::string& node,
+                         const std::string& epoch, uint64_t since) {
+  sync_reply r;
+  r.node = node;
+  auto meta = log.peek(channel);
+  if (!meta) return r;
+  r.epoch = meta->epoch;
+  r.last_event_id = meta->last_event_id;
+  if (meta->last_event_id > since || meta->epoch != epoch) {
+    r.records = log.read_after(channel, meta->epoch == epoch ? since : 0,
+                               std::numeric_limits<std::size_t>::max());
+    r.dedup = log.recent_dedup(channel, now_ms());
+  }
+  return r;
+}
+
+caf::actor spawn_replica(caf::event_based_actor* parent, event_log* log, std::string node_id) {
+  return parent->spawn(replica_behavior, log, std::move(node_id));
+}
+
+}  // namespace sb
