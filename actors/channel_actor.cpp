@@ -107,9 +107,39 @@ void set_filter(channel_state& st, const caf::actor& conn, const std::vector<std
   }
 }
 
+// Whether `now` has a member `before` did not: one that was down (or cut
+// off) and may hold newer history of channels this node took meanwhile.
+bool gained_peer(const cluster_view& before, const cluster_view& now) {
+  for (auto& n : now.peers)
+    if (std::none_of(before.peers.begin(), before.peers.end(),
+                     [&](const node_ref& b) { return b.id == n.id && b.hub == n.hub; }))
+      return true;
+  return false;
+}
+
 void view_changed(channel_actor* self, view_ptr v) {
-  self->state.view = std::move(v);
-  check_owner(self);
+  auto& st = self->state;
+  if (st.view && st.role == channel_role::primary && st.ready && gained_peer(*st.view, *v))
+    st.resync = true;
+  st.view = std::move(v);
+  if (st.role == channel_role::follower && !st.ready)
+    follow(self);
+  else
+    check_owner(self);
+}
+
+// Asks the primary on behalf of the current sender and passes the answer
+// on. Not a delegate: the primary's answer would go straight to a node it
+// may have no connection to, and CAF would route it through a third node
+// (and drop that route, with every monitor on it, when the third one dies).
+template <class... Rs, class... Ts>
+caf::result<caf::message> relay(channel_actor* self, Ts&&... xs) {
+  auto rp = self->make_response_promise();
+  auto timeout = self->state.cfg->cluster.dead_after + std::chrono::seconds(1);
+  self->request(self->state.primary, timeout, std::forward<Ts>(xs)...)
+      .then([=](Rs&... rs) mutable { rp.deliver(std::move(rs)...); },
+            [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
 }
 
 void linger_over(channel_actor* self) {
@@ -155,12 +185,12 @@ caf::behavior running(channel_actor* self) {
         return wire::channel_position{st.name, st.epoch, st.durable_id};
       },
       [=](publish_atom, draft& d) -> any {
-        if (!primary()) return self->delegate(self->state.primary, publish_atom::value, std::move(d));
+        if (!primary()) return relay<uint64_t, std::string>(self, publish_atom::value, std::move(d));
         return publish(self, d);
       },
       [=](api_atom, publish_atom, draft& d) -> any {
         ++self->state.forwarded;
-        if (!primary()) return self->delegate(self->state.primary, publish_atom::value, std::move(d));
+        if (!primary()) return relay<uint64_t, std::string>(self, publish_atom::value, std::move(d));
         auto result = publish(self, d);
         report_if_idle(self);
         return result;
@@ -172,32 +202,33 @@ caf::behavior running(channel_actor* self) {
           self->send(self->state.primary, typing_atom::value, user, is_typing);
       },
       [=](presence_atom) -> any {
-        if (!primary()) return self->delegate(self->state.primary, presence_atom::value);
+        if (!primary()) return relay<std::vector<wire::presence_entry>>(self, presence_atom::value);
         return caf::make_message(presence_list(self->state));
       },
       [=](api_atom, presence_atom) -> any {
         ++self->state.forwarded;
         report_if_idle(self);
-        if (!primary()) return self->delegate(self->state.primary, presence_atom::value);
+        if (!primary()) return relay<std::vector<wire::presence_entry>>(self, presence_atom::value);
         return caf::make_message(presence_list(self->state));
       },
       [=](replay_atom, const caf::actor& conn, uint64_t since, const std::string& reply_id) {
         replay(self, conn, since, reply_id);
       },
       [=](history_atom, const history_query& q) -> any {
-        if (!primary()) return self->delegate(self->state.primary, history_atom::value, q);
+        if (!primary()) return relay<history_page>(self, history_atom::value, q);
         return caf::make_message(history(self->state, q));
       },
       [=](api_atom, history_atom, const history_query& q) -> any {
         ++self->state.forwarded;
         report_if_idle(self);
-        if (!primary()) return self->delegate(self->state.primary, history_atom::value, q);
+        if (!primary()) return relay<history_page>(self, history_atom::value, q);
         return caf::make_message(history(self->state, q));
       },
       [=](api_atom, info_atom) -> any {
         ++self->state.forwarded;
         report_if_idle(self);
-        if (!primary()) return self->delegate(self->state.primary, api_atom::value, info_atom::value);
+        if (!primary()) return relay<std::string, uint64_t, std::string, std::vector<std::string>>(
+                                       self, api_atom::value, info_atom::value);
         return where(self->state);
       },
       [=](filter_atom, const caf::actor& conn, const std::vector<std::string>& types, bool add) {
@@ -217,7 +248,7 @@ caf::behavior running(channel_actor* self) {
       },
       [=](replay_atom, uint64_t since, const std::string& epoch,
           const std::vector<std::string>& types) -> any {
-        if (!primary()) return self->delegate(self->state.primary, replay_atom::value, since, epoch, types);
+        if (!primary()) return relay<replay_page>(self, replay_atom::value, since, epoch, types);
         return caf::make_message(replay_for(self->state, since, epoch, types));
       },
       // From the primary (the follower's side).
@@ -227,10 +258,16 @@ caf::behavior running(channel_actor* self) {
           if (m.user.id != user.id) m.out->send(f);
       },
       [=](push_atom, presence_atom, const user_ref& user, bool joined, int64_t at_ms) {
-        auto f = wire::membership(joined, self->state.name, user, at_ms);
-        for (auto& m : self->state.members)
+        auto& st = self->state;
+        if (joined)
+          st.known[user.id] = user;
+        else
+          st.known.erase(user.id);
+        auto f = wire::membership(joined, st.name, user, at_ms);
+        for (auto& m : st.members)
           if (m.user.id != user.id) m.out->send(f);
       },
+      [=](presence_atom, tick_atom) { settle_presence(self); },
       [=](linger_atom) { linger_over(self); },
       [=](idle_atom) {
         if (!self->state.busy()) {
@@ -297,7 +334,9 @@ void check_owner(channel_actor* self) {
       return;
     }
     log::info("channel_moves", {{"channel", st.name}, {"to", owner.id}});
+    st.resync = false;
     st.handed_to = owner.id;
+    st.handed_at_ms = now_ms();
     st.followers.clear();
     start_follower(self);
   } else if (mine) {
@@ -331,6 +370,10 @@ std::map<std::string, wire::presence_entry> local_presence(const channel_state& 
 
 void announce(channel_actor* self, const user_ref& user, bool joined, int64_t at_ms) {
   auto& st = self->state;
+  if (joined)
+    st.known[user.id] = user;
+  else
+    st.known.erase(user.id);
   if (!st.ns.presence) return;
   auto f = wire::membership(joined, st.name, user, at_ms);
   for (auto& m : st.members)

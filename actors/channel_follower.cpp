@@ -5,6 +5,7 @@
 #include "actors/channel_state.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/time.hpp"
 
 namespace sb {
 
@@ -26,6 +27,8 @@ bool is_replaying(const channel_state& st, const caf::actor& conn) {
   return std::find(st.replaying.begin(), st.replaying.end(), conn.address()) != st.replaying.end();
 }
 
+}  // namespace
+
 void deliver(channel_state& st, const std::vector<log_record>& records) {
   bool any_filter = std::any_of(st.members.begin(), st.members.end(),
                                 [](const member& m) { return !m.types.empty(); });
@@ -43,6 +46,12 @@ void deliver(channel_state& st, const std::vector<log_record>& records) {
     }
   }
   metrics::node().frames_delivered += delivered;
+}
+
+namespace {
+
+int64_t dead_after_ms(const channel_state& st) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(st.cfg->cluster.dead_after).count();
 }
 
 void retry_follow(channel_actor* self) {
@@ -68,17 +77,23 @@ void follow(channel_actor* self) {
   if (st.ready) return;
   auto* owner = owner_to_follow(st);
   if (!owner) {
-    if (st.view && !st.view->owners.empty() && st.view->rank(st.name).front().id == st.cfg->node_id) {
+    // The node this one handed the channel to is not in the view (yet, or
+    // any more): give it dead_after to show up before taking the channel back.
+    if (!st.handed_to.empty() && now_ms() - st.handed_at_ms > dead_after_ms(st)) st.handed_to.clear();
+    bool mine = st.view && !st.view->owners.empty() &&
+                st.view->rank(st.name).front().id == st.cfg->node_id;
+    if (mine && st.handed_to.empty())
       start_primary(self);
-      return;
-    }
-    retry_follow(self);
+    else
+      retry_follow(self);
     return;
   }
   std::vector<wire::presence_entry> users;
   for (auto& [id, p] : st.presence) users.push_back(p);
   auto owner_id = owner->id;
-  self->request(owner->hub, st.cfg->cluster.dead_after, follow_atom::value, st.name,
+  // A dead owner's hub never answers, and a new view starts another try.
+  auto timeout = 4 * st.cfg->cluster.heartbeat_interval;
+  self->request(owner->hub, timeout, follow_atom::value, st.name,
                 caf::actor{self}, st.cfg->node_id, st.durable_id, st.epoch, std::move(users))
       .then(
           [=](follow_reply& r) {
@@ -90,6 +105,7 @@ void follow(channel_actor* self) {
               st.epoch = r.epoch;
             }
             st.durable_id = r.last_event_id;
+            for (auto& u : r.users) st.known[u.user.id] = u.user;
             st.primary = r.primary;
             self->monitor(st.primary);
             log::debug("channel_follow", {{"channel", st.name}, {"owner", owner_id},

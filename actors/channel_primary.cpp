@@ -125,8 +125,10 @@ void remember(channel_state& st, cached_event ev) {
 void answer_handoffs(channel_actor* self) {
   auto& st = self->state;
   if (st.writing()) return;
-  for (auto& h : st.handoffs) h.rp.deliver(read_for_sync(*st.log, st.name, st.cfg->node_id, h.epoch, h.since));
+  for (auto& h : st.handoffs)
+    h.rp.deliver(read_for_sync(*st.log, st.name, st.cfg->node_id, h.epoch, h.since));
   st.handoffs.clear();
+  if (st.resync && st.role == channel_role::primary) start_primary(self);
 }
 
 // The write under way is durable on enough nodes: fan it out, answer the
@@ -252,6 +254,7 @@ frame_ptr replay_frame(cached_event& c) {
 
 void start_primary(channel_actor* self) {
   auto& st = self->state;
+  st.resync = false;
   st.role = channel_role::primary;
   st.presence = local_presence(st);
   if (!st.view || st.view->peers.empty()) {
@@ -287,6 +290,10 @@ void start_primary(channel_actor* self) {
 void open_as_primary(channel_actor* self) {
   auto& st = self->state;
   auto meta = st.log->open(st.name);
+  // A follower taking over has members that may not have had the last
+  // events the old primary made durable (here as its replica) before it died.
+  if (meta.epoch == st.epoch && meta.last_event_id > st.durable_id && !st.members.empty())
+    deliver(st, st.log->read_after(st.name, st.durable_id, meta.last_event_id - st.durable_id));
   st.epoch = meta.epoch;
   st.durable_id = st.assigned_id = meta.last_event_id;
   st.recent.clear();
@@ -298,6 +305,11 @@ void open_as_primary(channel_actor* self) {
   st.handed_to.clear();
   log::debug("channel_primary", {{"channel", st.name}, {"epoch", st.epoch},
                                  {"last_event_id", st.durable_id}});
+  if (!st.known.empty()) {
+    auto grace = std::max<caf::timespan>(std::chrono::milliseconds(500),
+                                         4 * st.cfg->cluster.heartbeat_interval);
+    self->delayed_send(self, grace, presence_atom::value, tick_atom::value);
+  }
   become_running(self);
   check_owner(self);
   report_if_idle(self);
@@ -367,9 +379,16 @@ void on_replica_retry(channel_actor* self, uint64_t write_no) {
   if (st.write_no == write_no && !st.inflight.empty()) send_replicas(self);
 }
 
-// The members changed: a write may need fewer copies, or other replicas.
+// The members changed: a write may need fewer copies, or other replicas;
+// a member that came back may have newer history, so after the writes under
+// way (new publishes wait) the channel syncs again.
 void primary_view_changed(channel_actor* self) {
   auto& st = self->state;
+  if (st.resync) {
+    log::info("channel_resync", {{"channel", st.name}});
+    become_waiting(self);
+    answer_handoffs(self);
+  }
   if (!st.inflight.empty()) {
     maybe_complete(self);
     if (!st.inflight.empty()) send_replicas(self);
@@ -379,12 +398,14 @@ void primary_view_changed(channel_actor* self) {
 caf::result<sync_reply> sync_requested(channel_actor* self, const std::string& node,
                                        const std::string& epoch, uint64_t since) {
   auto& st = self->state;
-  if (st.role == channel_role::primary && st.ready) {
+  if (st.role == channel_role::primary && (st.ready || st.resync)) {
     // Another node takes the channel over: stop sequencing, finish what is
     // under way, then give it everything.
     log::info("channel_handover", {{"channel", st.name}, {"to", node},
                                    {"last_event_id", st.assigned_id}});
     st.handed_to = node;
+    st.handed_at_ms = now_ms();
+    st.resync = false;
     st.followers.clear();
     start_follower(self);
   }
@@ -398,18 +419,26 @@ follow_reply add_follower(channel_actor* self, const caf::actor& who, const std:
                           uint64_t since, const std::string& epoch,
                           const std::vector<wire::presence_entry>& users) {
   auto& st = self->state;
-  drop_follower(self, who.address());
+  // A follower that follows again (its view changed) replaces its counts:
+  // only the difference may announce anything.
+  std::map<std::string, wire::presence_entry> had;
+  for (auto it = st.followers.begin(); it != st.followers.end(); ++it)
+    if (it->actor.address() == who.address()) {
+      had = std::move(it->users);
+      st.followers.erase(it);
+      break;
+    }
   self->monitor(who);
   follower f{who, node, {}};
-  // Users a follower brings are not announced: they joined before, under
-  // this primary or the one before it.
-  for (auto& u : users) {
-    f.users[u.user.id] = u;
-    auto& p = st.presence[u.user.id];
-    p.user = u.user;
-    p.connections += u.connections;
+  for (auto& u : users) f.users[u.user.id] = u;
+  st.followers.push_back(f);
+  for (auto& [id, u] : f.users) {
+    auto old = had.find(id);
+    int before = old == had.end() ? 0 : static_cast<int>(old->second.connections);
+    change_presence(self, u.user, static_cast<int>(u.connections) - before);
   }
-  st.followers.push_back(std::move(f));
+  for (auto& [id, u] : had)
+    if (!f.users.count(id)) change_presence(self, u.user, -static_cast<int>(u.connections));
   log::debug("follower_added", {{"channel", st.name}, {"node", node}});
   follow_reply r{caf::actor{self}, st.epoch, st.durable_id, {}, {}};
   if (epoch == st.epoch && since < st.durable_id) {
@@ -449,18 +478,33 @@ bool drop_follower(channel_actor* self, const caf::actor_addr& who) {
   return false;
 }
 
+// Announces a user's first connection anywhere, and their last one going,
+// unless the members were already told (`known`, which a new primary takes
+// over from its time as a follower).
 void change_presence(channel_actor* self, const user_ref& user, int delta) {
   auto& st = self->state;
   if (delta == 0) return;
   auto& p = st.presence[user.id];
   p.user = user;
-  bool was_present = p.connections > 0;
   p.connections = static_cast<unsigned>(std::max(0, static_cast<int>(p.connections) + delta));
-  if (!was_present && p.connections > 0) announce(self, user, true, now_ms());
+  bool told = st.known.count(user.id) > 0;
+  if (p.connections > 0 && !told) announce(self, user, true, now_ms());
   if (p.connections == 0) {
     st.presence.erase(user.id);
-    if (was_present) announce(self, user, false, now_ms());
+    if (told) announce(self, user, false, now_ms());
   }
+}
+
+// A while after taking over: users the members were told about whose
+// connections were all on the node that died have not come back with any
+// follower, so they are gone.
+void settle_presence(channel_actor* self) {
+  auto& st = self->state;
+  if (st.role != channel_role::primary) return;
+  std::vector<user_ref> gone;
+  for (auto& [id, user] : st.known)
+    if (!st.presence.count(id)) gone.push_back(user);
+  for (auto& user : gone) announce(self, user, false, now_ms());
 }
 
 replay_page replay_for(channel_state& st, uint64_t since, const std::string& epoch,

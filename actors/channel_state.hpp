@@ -65,6 +65,9 @@ struct channel_state {
   // Primary: users present anywhere in the cluster, with their connections.
   // Follower: users with connections on this node.
   std::map<std::string, wire::presence_entry> presence;
+  // Users the members were last told are present (user_joined without a
+  // user_left since), on every node.
+  std::map<std::string, user_ref> known;
   uint64_t forwarded = 0;  // handled messages forwarded by the hub
   bool linger_armed = false;
 
@@ -82,10 +85,12 @@ struct channel_state {
   std::vector<follower> followers;
   std::vector<handoff> handoffs;
   bool adopting = false;               // appending another node's newer history
+  bool resync = false;                 // a node came back: sync again once the writes are done
 
   // --- follower ---
   caf::actor primary;
   std::string handed_to;                 // the node this primary handed the channel to
+  int64_t handed_at_ms = 0;
   std::vector<caf::actor_addr> replaying;  // members waiting for their replay page
 
   cached_event* cached(uint64_t id) {
@@ -129,6 +134,7 @@ follow_reply add_follower(channel_actor* self, const caf::actor& who, const std:
 void follower_presence(channel_actor* self, const user_ref& user, uint32_t connections);
 bool drop_follower(channel_actor* self, const caf::actor_addr& who);
 void change_presence(channel_actor* self, const user_ref& user, int delta);
+void settle_presence(channel_actor* self);
 replay_page replay_for(channel_state& st, uint64_t since, const std::string& epoch,
                        const std::vector<std::string>& types);
 void replay_local(channel_state& st, const member& m, uint64_t since, bool same_epoch,
@@ -138,6 +144,8 @@ history_page history(channel_state& st, const history_query& q);
 // channel_follower.cpp
 void start_follower(channel_actor* self);
 void follow(channel_actor* self);
+// Fans out the records after durable_id to the members not replaying.
+void deliver(channel_state& st, const std::vector<log_record>& records);
 void on_push(channel_actor* self, const std::string& epoch, std::vector<log_record>& records);
 void replay_remote(channel_actor* self, const member& m, uint64_t since, const std::string& epoch,
                    const std::string& reply_id);

@@ -85,12 +85,22 @@ caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg, event
                                   *cfg, self->state.view);
            }).actor;
   };
+  auto user_of = [=](const std::string& id) {
+    return entry(self->state.users, id, [&] {
+             return spawn_user(self, caf::actor{self}, id, *cfg, self->state.view);
+           }).actor;
+  };
   return {
       [=](connect_atom, const std::string& user_id, const caf::actor& conn) {
-        auto& e = entry(self->state.users, user_id, [&] {
-          return spawn_user(self, caf::actor{self}, user_id, cfg->limits);
-        });
-        return self->delegate(e.actor, register_atom::value, conn);
+        return self->delegate(user_of(user_id), register_atom::value, conn);
+      },
+      [=](claim_atom, const std::string& user_id, const std::string& node, const caf::actor& who,
+          uint32_t count) {
+        return self->delegate(user_of(user_id), claim_atom::value, node, who, count);
+      },
+      [=](count_atom, const std::string& user_id, const std::string& node, const caf::actor& who,
+          uint32_t count) {
+        self->send(user_of(user_id), count_atom::value, node, who, count);
       },
       [=](join_atom, const std::string& channel, join_request& req) {
         return self->delegate(channel_of(channel), join_atom::value, std::move(req));

@@ -19,7 +19,7 @@
 //   primary --push (durable events, typing, user_joined/left)--> each follower, once per node
 //   primary --replicate (replica_batch)--> each replica's hub --> its event log
 //   new primary --sync--> every other node's hub (or channel) -> sync_reply
-//   user actor --claim--> owner hub --> owning user actor (cluster-wide connection limit)
+//   user actor --claim/count--> counting node's hub --> its user actor (cluster-wide connection limit)
 #pragma once
 
 #include <algorithm>
@@ -64,6 +64,7 @@ using replicate_atom = caf::atom_constant<caf::atom("replicate")>;
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using claim_atom = caf::atom_constant<caf::atom("claim")>;
+using count_atom = caf::atom_constant<caf::atom("count")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using info_atom = caf::atom_constant<caf::atom("info")>;
 
@@ -117,6 +118,7 @@ struct cluster_view {
   std::string self;
   std::vector<node_ref> owners;
   std::vector<node_ref> peers;
+  std::size_t members = 1;  // every node known to be in the cluster, up or not, this one included
   unsigned replication = 1;
 
   // The owners ranked for `key`: the owner first, then its replicas.
@@ -130,10 +132,11 @@ struct cluster_view {
     return out;
   }
 
-  // Copies an event needs before it is acknowledged: `replication`, or
-  // every owner when fewer are up.
+  // Copies an event needs before it is acknowledged: `replication`, or the
+  // member count when smaller. Members that are down still count: a node
+  // cut off from the others must not acknowledge events on its own.
   std::size_t copies() const {
-    return std::max<std::size_t>(1, std::min<std::size_t>(replication, owners.size()));
+    return std::max<std::size_t>(1, std::min<std::size_t>(replication, members));
   }
 };
 

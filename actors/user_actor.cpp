@@ -1,6 +1,7 @@
 #include "actors/user_actor.hpp"
 
 #include <algorithm>
+#include <map>
 #include <vector>
 
 #include "actors/messages.hpp"
@@ -12,41 +13,177 @@ namespace sb {
 
 namespace {
 
+// Another node's connections of this user, as the owning node counts them.
+struct remote_count {
+  caf::actor user_actor;
+  uint32_t connections = 0;
+};
+
 struct user_state {
   std::string id;
+  const config* cfg = nullptr;
+  caf::actor hub;
+  view_ptr view;
   std::vector<caf::actor> connections;
+  uint32_t claiming = 0;  // registrations waiting for the owner's answer
+  std::string counted_by;  // the node that holds this node's count (owner)
+  std::map<std::string, remote_count> remote;  // on the owner: other nodes' counts
   rate_limiter bucket{1, 1};
   uint64_t registrations = 0;  // handled requests forwarded by the hub
 };
 
-caf::behavior user(caf::stateful_actor<user_state>* self, caf::actor hub, std::string id,
-                   limits_config limits) {
+using user_actor = caf::stateful_actor<user_state>;
+
+// The node that counts this user's connections cluster-wide; none when it
+// is this one (or there is no cluster).
+const node_ref* counting_node(const user_state& st) {
+  if (!st.view || st.view->owners.empty()) return nullptr;
+  auto owner = st.view->rank("user/" + st.id).front();
+  if (owner.id == st.cfg->node_id) return nullptr;
+  for (auto& n : st.view->owners)
+    if (n.id == owner.id) return &n;
+  return nullptr;
+}
+
+uint32_t total(const user_state& st) {
+  uint32_t n = static_cast<uint32_t>(st.connections.size()) + st.claiming;
+  for (auto& [node, c] : st.remote) n += c.connections;
+  return n;
+}
+
+bool idle(const user_state& st) {
+  return st.connections.empty() && st.claiming == 0 && st.remote.empty();
+}
+
+void report_if_idle(user_actor* self) {
+  if (idle(self->state))
+    self->send(self->state.hub, idle_atom::value, user_atom::value, self->state.id,
+               self->state.registrations);
+}
+
+// Tells the counting node how many connections this node has now.
+void report_count(user_actor* self) {
+  auto& st = self->state;
+  auto* owner = counting_node(st);
+  if (!owner) return;
+  st.counted_by = owner->id;
+  self->send(owner->hub, count_atom::value, st.id, st.cfg->node_id, caf::actor{self},
+             static_cast<uint32_t>(st.connections.size()));
+}
+
+caf::error over_limit(user_actor* self) {
+  auto& st = self->state;
+  log::info("connection_limit", {{"user", st.id}, {"limit", st.cfg->limits.max_connections_per_user}});
+  return make_error(sb_error::too_many_connections);
+}
+
+void accept(user_actor* self, const caf::actor& conn) {
+  self->state.connections.push_back(conn);
+  self->monitor(conn);
+}
+
+caf::result<caf::actor> register_connection(user_actor* self, const caf::actor& conn) {
+  auto& st = self->state;
+  ++st.registrations;
+  auto limit = st.cfg->limits.max_connections_per_user;
+  auto* owner = counting_node(st);
+  if (!owner) {
+    if (total(st) >= limit) {
+      report_if_idle(self);
+      return over_limit(self);
+    }
+    accept(self, conn);
+    return caf::actor{self};
+  }
+  // Another node counts this user: ask it for one more.
+  st.counted_by = owner->id;
+  ++st.claiming;
+  auto rp = self->make_response_promise<caf::actor>();
+  auto wanted = static_cast<uint32_t>(st.connections.size()) + st.claiming;
+  self->request(owner->hub, st.cfg->cluster.dead_after, claim_atom::value, st.id,
+                st.cfg->node_id, caf::actor{self}, wanted)
+      .then(
+          [=](bool granted) mutable {
+            --self->state.claiming;
+            if (!granted) {
+              rp.deliver(over_limit(self));
+              report_if_idle(self);
+              return;
+            }
+            accept(self, conn);
+            rp.deliver(caf::actor{self});
+          },
+          [=](caf::error& e) mutable {
+            // The counting node is unreachable: count locally rather than
+            // refuse every connection while the cluster settles.
+            log::warn("claim_failed", {{"user", self->state.id}, {"why", to_string(e)}});
+            --self->state.claiming;
+            accept(self, conn);
+            rp.deliver(caf::actor{self});
+          });
+  return rp;
+}
+
+// On the counting node: another node's count for this user. A claim asks
+// for room for one more (refused over the limit); a report just sets it.
+bool claim(user_actor* self, const std::string& node, const caf::actor& who, uint32_t count,
+           bool is_claim) {
+  auto& st = self->state;
+  ++st.registrations;
+  auto it = st.remote.find(node);
+  uint32_t had = it == st.remote.end() ? 0 : it->second.connections;
+  if (is_claim && total(st) - had + count > st.cfg->limits.max_connections_per_user) {
+    report_if_idle(self);
+    return false;
+  }
+  if (count == 0) {
+    if (it != st.remote.end()) st.remote.erase(it);
+    report_if_idle(self);
+    return true;
+  }
+  if (it == st.remote.end() || it->second.user_actor != who) self->monitor(who);
+  st.remote[node] = {who, count};
+  return true;
+}
+
+caf::behavior user(user_actor* self, caf::actor hub, std::string id, const config* cfg,
+                   view_ptr view) {
   auto& st = self->state;
   st.id = std::move(id);
-  st.bucket = rate_limiter{limits.rate_limit_per_second, limits.rate_limit_burst};
+  st.cfg = cfg;
+  st.hub = std::move(hub);
+  st.view = std::move(view);
+  st.bucket = rate_limiter{cfg->limits.rate_limit_per_second, cfg->limits.rate_limit_burst};
   self->set_down_handler([=](caf::down_msg& dm) {
-    auto& conns = self->state.connections;
+    auto& st = self->state;
+    auto& conns = st.connections;
+    auto before = conns.size();
     conns.erase(std::remove_if(conns.begin(), conns.end(),
                                [&](const caf::actor& c) { return c.address() == dm.source; }),
                 conns.end());
-    if (conns.empty())
-      self->send(hub, idle_atom::value, user_atom::value, self->state.id,
-                 self->state.registrations);
+    if (conns.size() != before) report_count(self);
+    for (auto it = st.remote.begin(); it != st.remote.end(); ++it)
+      if (it->second.user_actor.address() == dm.source) {
+        st.remote.erase(it);
+        break;
+      }
+    report_if_idle(self);
   });
   return {
-      [=](register_atom, const caf::actor& conn) -> caf::result<caf::actor> {
+      [=](register_atom, const caf::actor& conn) { return register_connection(self, conn); },
+      [=](claim_atom, const std::string& node, const caf::actor& who, uint32_t count) {
+        return claim(self, node, who, count, true);
+      },
+      [=](count_atom, const std::string& node, const caf::actor& who, uint32_t count) {
+        claim(self, node, who, count, false);
+      },
+      [=](view_atom, view_ptr& v) {
         auto& st = self->state;
-        ++st.registrations;
-        if (st.connections.size() >= limits.max_connections_per_user) {
-          log::info("connection_limit", {{"user", st.id},
-                                         {"limit", limits.max_connections_per_user}});
-          if (st.connections.empty())
-            self->send(hub, idle_atom::value, user_atom::value, st.id, st.registrations);
-          return make_error(sb_error::too_many_connections);
-        }
-        st.connections.push_back(conn);
-        self->monitor(conn);
-        return caf::actor{self};
+        st.view = std::move(v);
+        auto* owner = counting_node(st);
+        std::string now = owner ? owner->id : st.cfg->node_id;
+        if (now == st.counted_by || st.connections.empty()) return;
+        report_count(self);
       },
       [=](publish_atom, const caf::actor& channel, draft& d) -> caf::result<caf::message> {
         if (!self->state.bucket.try_take()) {
@@ -63,7 +200,7 @@ caf::behavior user(caf::stateful_actor<user_state>* self, caf::actor hub, std::s
         return static_cast<uint32_t>(self->state.connections.size());
       },
       [=](idle_atom) {
-        if (self->state.connections.empty()) self->quit();
+        if (idle(self->state)) self->quit();
       },
   };
 }
@@ -71,8 +208,8 @@ caf::behavior user(caf::stateful_actor<user_state>* self, caf::actor hub, std::s
 }  // namespace
 
 caf::actor spawn_user(caf::event_based_actor* parent, caf::actor hub, std::string user_id,
-                      const limits_config& limits) {
-  return parent->spawn(user, std::move(hub), std::move(user_id), limits);
+                      const config& cfg, view_ptr view) {
+  return parent->spawn(user, std::move(hub), std::move(user_id), &cfg, std::move(view));
 }
 
 }  // namespace sb

@@ -1,7 +1,12 @@
 // One actor per connected user on this node: it owns the user's connections
-// (the per-user connection limit) and the per-user rate limit on stored events.
+// and the per-user rate limit on stored events. The connection limit is
+// cluster-wide: one node (by rendezvous hashing on the user id) counts the
+// user's connections on every node, and the others claim room from it.
 //
 //   (register_atom, conn)              -> caf::actor (itself) | too_many_connections
+//   (claim_atom, node, user actor, count) -> bool: room for another node's count? (the counting node)
+//   (count_atom, node, user actor, count) another node's count, now (the counting node)
+//   (view_atom, view_ptr)              the counting node may have changed
 //   (publish_atom, channel, draft)     -> uint64_t event_id (from the channel) | rate_limited
 //   (kick_atom, code)                  -> uint32_t: closes every connection with `code`
 //   (idle_atom)                        the hub agrees it may stop
@@ -11,11 +16,12 @@
 
 #include <caf/fwd.hpp>
 
+#include "actors/messages.hpp"
 #include "core/config.hpp"
 
 namespace sb {
 
 caf::actor spawn_user(caf::event_based_actor* parent, caf::actor hub, std::string user_id,
-                      const limits_config& limits);
+                      const config& cfg, view_ptr view);
 
 }  // namespace sb

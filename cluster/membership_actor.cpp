@@ -64,6 +64,7 @@ void publish_view(membership* self, const config* cfg, const caf::actor& hub) {
   auto v = std::make_shared<cluster_view>();
   v->self = cfg->node_id;
   v->replication = cfg->cluster.replication;
+  v->members = 1 + st.addresses.size();
   if (!st.draining) v->owners.push_back({cfg->node_id, hub});
   for (const auto& [node, p] : st.members) {
     if (!p.up) continue;

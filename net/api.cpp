@@ -172,6 +172,18 @@ void presence(actor_node& node, const request& req, std::function<void(response)
   });
 }
 
+// Where a channel lives: its owner and replicas, epoch and newest event id.
+void channel_info(actor_node& node, const request& req, std::function<void(response)> reply) {
+  auto it = req.query.find("channel");
+  if (it == req.query.end()) throw bad_request{"channel is required"};
+  auto channel = channel_field(it->second);
+  node.channel(channel, [reply, channel](api_channel c) {
+    if (!c.error.empty()) return reply(error(status_of(c.error), c.error, "channel lookup failed"));
+    reply({200, dump({{"channel", channel}, {"owner", c.owner}, {"replicas", c.replicas},
+                      {"epoch", c.epoch}, {"last_event_id", c.last_event_id}})});
+  });
+}
+
 void disconnect(actor_node& node, const request& req, std::function<void(response)> reply) {
   auto j = parse_body(req.body);
   auto u = j.find("user_id");
@@ -204,7 +216,7 @@ void handle(const config& cfg, actor_node& node, const request& req,
   static const route routes[] = {
       {"POST", "/api/publish", publish},   {"POST", "/api/broadcast", broadcast},
       {"GET", "/api/history", history},    {"GET", "/api/presence", presence},
-      {"POST", "/api/disconnect", disconnect},
+      {"GET", "/api/channel", channel_info}, {"POST", "/api/disconnect", disconnect},
   };
   std::string path = req.path.size() > 5 && req.path.back() == '/'
                          ? req.path.substr(0, req.path.size() - 1)

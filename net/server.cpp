@@ -120,6 +120,7 @@ struct server::impl {
   std::chrono::steady_clock::time_point started;
   std::atomic<uint64_t> next_id{1};
   std::atomic<bool> stopping{false};
+  std::atomic<bool> draining{false};  // handing channels over; new sockets go elsewhere
 
   std::mutex sessions_mu;
   std::unordered_map<uint64_t, std::weak_ptr<closable>> sessions;
@@ -729,11 +730,11 @@ class http_session final : public closable, public std::enable_shared_from_this<
       for (const auto& m : members)
         list.push_back({{"node", m.node},
                         {"address", m.address},
-                        {"state", m.up ? "up" : "down"},
+                        {"state", !m.up ? "down" : m.draining ? "draining" : "up"},
                         {"self", m.self},
                         {"since", m.since_ms ? nlohmann::json(iso8601_ms(m.since_ms)) : nlohmann::json()}});
       nlohmann::json body = {
-          {"status", srv.stopping ? "stopping" : "ok"},
+          {"status", srv.stopping ? "stopping" : srv.draining ? "draining" : "ok"},
           {"node", srv.cfg.node_id},
           {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(
                            std::chrono::steady_clock::now() - srv.started)
@@ -876,7 +877,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
     auto key = sv(req[http::field::sec_websocket_key]);
     if (key.size() != 24)
       return refuse(http::status::bad_request, "bad_request", "bad Sec-WebSocket-Key", req);
-    if (srv_.stopping)
+    if (srv_.stopping || srv_.draining)
       return refuse(http::status::service_unavailable, "unavailable", "node shutting down", req);
 
     std::string bearer{jwt::bearer(sv(req[http::field::authorization]))};
@@ -939,6 +940,8 @@ void server::impl::accept() {
 
 void server::impl::stop() {
   stopping = true;
+  error_code ignored;
+  signals.cancel(ignored);
   asio::post(acceptor.get_executor(), [this] {
     error_code ignored;
     acceptor.close(ignored);
@@ -979,7 +982,17 @@ void server::run() {
   impl_->signals.async_wait([this](error_code ec, int signo) {
     if (ec) return;
     log::info("signal", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"}});
-    impl_->stop();
+    if (!impl_->node.clustered()) {
+      impl_->stop();
+      return;
+    }
+    // In a cluster the node first hands its channels over, so that its
+    // clients, closed with 1001, find them on the other nodes.
+    impl_->draining = true;
+    impl_->node.drain([this] { asio::post(impl_->ioc, [this] { impl_->stop(); }); });
+    impl_->signals.async_wait([this](error_code ec, int) {
+      if (!ec) impl_->stop();  // a second signal: stop without waiting
+    });
   });
   impl_->accept();
   std::vector<std::thread> threads;

@@ -1076,3 +1076,71 @@ def parse_sse_id(value):
         ch, _, n = part.rpartition("=")
         out[ch] = int(n)
     return out
+
+
+# ==========================================================================
+# Cluster milestone: several nodes on loopback with mutual TLS on the
+# cluster port. (Appended; nothing above depends on it.)
+# ==========================================================================
+
+CLUSTER_HEARTBEAT = 0.25  # seconds, short for the tests
+CLUSTER_DEAD_AFTER = 2.0
+
+
+def free_port():
+    """A TCP port free on loopback right now (for cluster.port, which has no
+    port-0 discovery through the log)."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def make_pki(names, rogue=False):
+    """A private CA and one certificate per node name, made by
+    configs/cluster/make-certs.sh (plus a self-signed `rogue` certificate if
+    asked). Returns the folder (removed at exit)."""
+    d = tempfile.mkdtemp(prefix="sb-itest-pki-")
+    atexit.register(shutil.rmtree, d, True)
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "configs",
+                          "cluster", "make-certs.sh")
+    subprocess.run([script, d, *names], check=True, capture_output=True)
+    if rogue:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                        "rogue.key", "-out", "rogue.pem", "-days", "30", "-subj", "/CN=rogue"],
+                       cwd=d, check=True, capture_output=True)
+    return d
+
+
+def cluster_overrides(node_id, cluster_port, seeds, pki, cert=None,
+                      heartbeat=CLUSTER_HEARTBEAT, dead_after=CLUSTER_DEAD_AFTER):
+    """Command-line overrides that make a server cluster node `node_id` on
+    `cluster_port`, joining through `seeds` ("host:port" list), with the
+    certificate `cert` (default: node_id) from the folder made by make_pki."""
+    cert = cert or node_id
+    return [f"--node.id={node_id}", f"--cluster.port={cluster_port}",
+            "--cluster.seeds=" + json.dumps(list(seeds)),
+            f"--cluster.certificate={pki}/{cert}.pem",
+            f"--cluster.key={pki}/{cert}.key",
+            f"--cluster.ca_file={pki}/ca.pem",
+            f"--cluster.heartbeat_interval={heartbeat}",
+            f"--cluster.dead_after={dead_after}"]
+
+
+def cluster_states(port, timeout=3.0):
+    """{node id: state} from GET /health of the node on `port`."""
+    r = http_request(port, "GET", "/health", key=None, timeout=timeout)
+    if r.status != 200 or not isinstance(r.json, dict):
+        raise AssertionError(f"GET /health on port {port}: {r}")
+    return {m["node"]: m["state"] for m in r.json["cluster"]["members"]}
+
+
+def api_channel(port, channel, key=API_KEY, timeout=5.0):
+    """GET /api/channel: the channel's owner, replicas, epoch and last_event_id
+    as the node on `port` sees them."""
+    return http_request(port, "GET", "/api/channel?" + urllib.parse.urlencode(
+        {"channel": channel}), key=key, timeout=timeout)
+
+
+def api_presence(port, channel, key=API_KEY, timeout=5.0):
+    return http_request(port, "GET", "/api/presence?" + urllib.parse.urlencode(
+        {"channel": channel}), key=key, timeout=timeout)
