@@ -41,8 +41,7 @@ bool remove_member(channel_actor* self, const caf::actor_addr& conn) {
   user_ref user = m->user;
   *m = std::move(st.members.back());
   st.members.pop_back();
-  auto r = std::find(st.replaying.begin(), st.replaying.end(), conn);
-  if (r != st.replaying.end()) st.replaying.erase(r);
+  forget_replay(st, conn);
   count_connection(self, user, -1);
   return true;
 }
@@ -268,6 +267,7 @@ caf::behavior running(channel_actor* self) {
           if (m.user.id != user.id) m.out->send(f);
       },
       [=](presence_atom, tick_atom) { settle_presence(self); },
+      [=](replay_atom) { request_replays(self); },
       [=](linger_atom) { linger_over(self); },
       [=](idle_atom) {
         if (!self->state.busy()) {

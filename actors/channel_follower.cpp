@@ -24,7 +24,42 @@ const node_ref* owner_to_follow(const channel_state& st) {
 }
 
 bool is_replaying(const channel_state& st, const caf::actor& conn) {
-  return std::find(st.replaying.begin(), st.replaying.end(), conn.address()) != st.replaying.end();
+  return std::any_of(st.replaying.begin(), st.replaying.end(),
+                     [&](const pending_replay& r) { return r.conn == conn.address(); });
+}
+
+pending_replay* find_replay(channel_state& st, uint64_t ticket) {
+  for (auto& r : st.replaying)
+    if (r.ticket == ticket) return &r;
+  return nullptr;
+}
+
+void request_replay(channel_actor* self, pending_replay& r) {
+  auto& st = self->state;
+  if (!st.ready || !st.primary) return;
+  auto ticket = r.ticket = ++st.last_ticket;
+  auto out = r.out;
+  self->request(st.primary, st.cfg->cluster.dead_after, replay_atom::value, r.since,
+                r.epoch.empty() ? st.epoch : r.epoch, r.types)
+      .then(
+          [=](replay_page& page) {
+            auto* r = find_replay(self->state, ticket);
+            if (!r) return;  // asked again elsewhere, or gone
+            std::vector<frame_ptr> frames;
+            for (auto& p : page.payloads) frames.push_back(wire::replayed(p));
+            frames.push_back(wire::replay_complete(
+                {self->state.name, page.epoch, page.last_event_id}, page.gap, r->reply_id));
+            out->send_replay(std::move(frames));
+            forget_replay(self->state, r->conn);
+          },
+          [=](caf::error& e) {
+            // The primary died or hung: asked again once the channel has one.
+            auto* r = find_replay(self->state, ticket);
+            if (!r) return;
+            log::warn("replay_failed", {{"channel", self->state.name}, {"why", to_string(e)}});
+            r->ticket = 0;
+            if (self->state.ready) self->delayed_send(self, self->state.cfg->cluster.heartbeat_interval, replay_atom::value);
+          });
 }
 
 }  // namespace
@@ -110,7 +145,9 @@ void follow(channel_actor* self) {
             self->monitor(st.primary);
             log::debug("channel_follow", {{"channel", st.name}, {"owner", owner_id},
                                           {"epoch", st.epoch}, {"last_event_id", st.durable_id}});
+            for (auto& rp : st.replaying) rp.ticket = 0;  // answers from the old primary are void
             become_running(self);
+            request_replays(self);
             check_owner(self);
             report_if_idle(self);
           },
@@ -136,29 +173,30 @@ void on_push(channel_actor* self, const std::string& epoch, std::vector<log_reco
 void replay_remote(channel_actor* self, const member& m, uint64_t since, const std::string& epoch,
                    const std::string& reply_id) {
   auto& st = self->state;
-  st.replaying.push_back(m.connection.address());
-  auto conn = m.connection.address();
-  auto out = m.out;
-  auto done = [=] {
-    auto& r = self->state.replaying;
-    r.erase(std::find(r.begin(), r.end(), conn));
-  };
-  self->request(st.primary, st.cfg->cluster.dead_after, replay_atom::value, since,
-                epoch.empty() ? st.epoch : epoch, m.types)
-      .then(
-          [=](replay_page& page) {
-            std::vector<frame_ptr> frames;
-            for (auto& p : page.payloads) frames.push_back(wire::replayed(p));
-            frames.push_back(wire::replay_complete(
-                {self->state.name, page.epoch, page.last_event_id}, page.gap, reply_id));
-            out->send_replay(std::move(frames));
-            done();
-          },
-          [=](caf::error& e) {
-            log::warn("replay_failed", {{"channel", self->state.name}, {"why", to_string(e)}});
-            out->send(wire::error("internal_error", "the replay failed, try again", reply_id));
-            done();
-          });
+  st.replaying.push_back({m.connection.address(), m.out, m.types, since, epoch, reply_id, 0});
+  request_replay(self, st.replaying.back());
+}
+
+// (Again) asks for every replay not under way, e.g. from a new primary.
+void request_replays(channel_actor* self) {
+  for (auto& r : self->state.replaying)
+    if (r.ticket == 0) request_replay(self, r);
+}
+
+// This node became the primary: it serves the replays it was waiting for.
+void take_over_replays(channel_actor* self) {
+  auto& st = self->state;
+  auto waiting = std::move(st.replaying);
+  st.replaying.clear();
+  for (auto& r : waiting)
+    replay_local(st, member{nullptr, r.out, {}, r.types}, r.since,
+                 r.epoch.empty() || r.epoch == st.epoch, r.reply_id);
+}
+
+void forget_replay(channel_state& st, const caf::actor_addr& conn) {
+  auto& r = st.replaying;
+  r.erase(std::remove_if(r.begin(), r.end(), [&](const pending_replay& p) { return p.conn == conn; }),
+          r.end());
 }
 
 // Tells the primary how many connections a user has here now.

@@ -64,6 +64,36 @@ std::vector<node_ref> missing_replicas(const channel_state& st) {
 }
 
 void maybe_complete(channel_actor* self);
+void answer_handoffs(channel_actor* self);
+
+// Fails every publish not yet acknowledged and gives their ids back.
+void fail_writes(channel_actor* self) {
+  auto& st = self->state;
+  auto batch = std::move(st.inflight);
+  st.inflight.clear();
+  batch.insert(batch.end(), std::make_move_iterator(st.pending.begin()),
+               std::make_move_iterator(st.pending.end()));
+  st.pending.clear();
+  ++st.write_no;
+  for (auto& p : batch) {
+    if (!p.dedup_key.empty()) st.sent_ids.forget(p.dedup_key);
+    for (auto& w : p.waiters) w.deliver(make_error(sb_error::storage_failed));
+  }
+  st.assigned_id = st.durable_id;
+}
+
+// A replica knows another owner: this node was cut off and the channel
+// moved on without it. Its unacknowledged writes fail, and it syncs again
+// (taking the newer history) or follows the new owner.
+void abandon_write(channel_actor* self, const std::string& replica) {
+  auto& st = self->state;
+  log::warn("write_refused", {{"channel", st.name}, {"replica", replica},
+                              {"events", st.inflight.size() + st.pending.size()}});
+  fail_writes(self);
+  st.resync = true;
+  become_waiting(self);
+  answer_handoffs(self);
+}
 
 void send_replicas(channel_actor* self) {
   auto& st = self->state;
@@ -78,6 +108,10 @@ void send_replicas(channel_actor* self) {
             },
             [=](caf::error& e) {
               if (self->state.write_no != write_no) return;
+              if (e == make_error(sb_error::not_owner)) {
+                abandon_write(self, n.id);
+                return;
+              }
               log::warn("replicate_failed", {{"channel", self->state.name}, {"replica", n.id},
                                              {"why", to_string(e)}});
               self->delayed_send(self, self->state.cfg->cluster.heartbeat_interval,
@@ -108,7 +142,8 @@ void flush(channel_actor* self) {
   st.written = false;
   st.copies.clear();
   if (st.view && st.view->copies() > 1) {
-    st.replicating = replica_batch{st.name, st.epoch, req.records, req.dedup, req.rewrites};
+    st.replicating =
+        replica_batch{st.cfg->node_id, st.name, st.epoch, req.records, req.dedup, req.rewrites};
     send_replicas(self);
   }
   req.done = [h = caf::actor{self}](const std::string& error) {
@@ -177,11 +212,13 @@ void maybe_complete(channel_actor* self) {
 }
 
 // Chooses whose history to continue: the node with the newest event. On a
-// tie this node keeps its own.
-void adopt(channel_actor* self, std::vector<sync_reply> replies) {
+// tie this node keeps its own. `since` is where this node's history is
+// trusted up to: its last event, or when it syncs again after a replica
+// refused it, its last acknowledged one (anything after that goes).
+void adopt(channel_actor* self, std::vector<sync_reply> replies, uint64_t since, bool resyncing) {
   auto& st = self->state;
   auto mine = st.log->peek(st.name);
-  uint64_t my_last = mine ? mine->last_event_id : 0;
+  uint64_t my_last = resyncing ? since : mine ? mine->last_event_id : 0;
   const sync_reply* best = nullptr;
   for (auto& r : replies)
     if (!r.epoch.empty() && r.last_event_id > (best ? best->last_event_id : my_last)) best = &r;
@@ -199,6 +236,7 @@ void adopt(channel_actor* self, std::vector<sync_reply> replies) {
     req.last_event_id = best->last_event_id;
     req.records = std::move(best->records);
     req.dedup = std::move(best->dedup);
+    if (resyncing && !req.reset) req.truncate_after = since;
   } else {
     req.epoch = st.log->open(st.name).epoch;  // a new channel
   }
@@ -254,6 +292,7 @@ frame_ptr replay_frame(cached_event& c) {
 
 void start_primary(channel_actor* self) {
   auto& st = self->state;
+  bool resyncing = st.resync && st.role == channel_role::primary;
   st.resync = false;
   st.role = channel_role::primary;
   st.presence = local_presence(st);
@@ -265,7 +304,7 @@ void start_primary(channel_actor* self) {
   become_waiting(self);
   auto mine = st.log->peek(st.name);
   std::string epoch = mine ? mine->epoch : std::string{};
-  uint64_t since = mine ? mine->last_event_id : 0;
+  uint64_t since = resyncing ? st.durable_id : mine ? mine->last_event_id : 0;
   struct tally {
     std::vector<sync_reply> replies;
     std::size_t waiting = 0;
@@ -273,7 +312,7 @@ void start_primary(channel_actor* self) {
   auto t = std::make_shared<tally>();
   t->waiting = st.view->peers.size();
   auto done = [=] {
-    if (--t->waiting == 0) adopt(self, std::move(t->replies));
+    if (--t->waiting == 0) adopt(self, std::move(t->replies), since, resyncing);
   };
   for (auto& peer : st.view->peers)
     self->request(peer.hub, st.cfg->cluster.dead_after, sync_atom::value, st.name, st.view->self,
@@ -296,6 +335,7 @@ void open_as_primary(channel_actor* self) {
     deliver(st, st.log->read_after(st.name, st.durable_id, meta.last_event_id - st.durable_id));
   st.epoch = meta.epoch;
   st.durable_id = st.assigned_id = meta.last_event_id;
+  take_over_replays(self);
   st.recent.clear();
   st.sent_ids = dedup_window{10 * 60 * 1000};
   auto now = now_ms();
@@ -359,17 +399,7 @@ void on_appended(channel_actor* self, const std::string& error) {
   log::error("append_failed", {{"channel", st.name},
                                {"events", st.inflight.size() + st.pending.size()},
                                {"why", error}});
-  auto batch = std::move(st.inflight);
-  st.inflight.clear();
-  batch.insert(batch.end(), std::make_move_iterator(st.pending.begin()),
-               std::make_move_iterator(st.pending.end()));
-  st.pending.clear();
-  ++st.write_no;
-  for (auto& p : batch) {
-    if (!p.dedup_key.empty()) st.sent_ids.forget(p.dedup_key);
-    for (auto& w : p.waiters) w.deliver(make_error(sb_error::storage_failed));
-  }
-  st.assigned_id = st.durable_id;
+  fail_writes(self);
   answer_handoffs(self);
   report_if_idle(self);
 }

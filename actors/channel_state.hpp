@@ -47,6 +47,17 @@ struct handoff {
   uint64_t since = 0;
 };
 
+// A member of a follower waiting for its replay page from the primary.
+struct pending_replay {
+  caf::actor_addr conn;
+  outbound_ptr out;
+  std::vector<std::string> types;
+  uint64_t since = 0;
+  std::string epoch;
+  std::string reply_id;
+  uint64_t ticket = 0;  // the request under way; 0: none (to be sent)
+};
+
 enum class channel_role { primary, follower };
 
 struct channel_state {
@@ -91,7 +102,8 @@ struct channel_state {
   caf::actor primary;
   std::string handed_to;                 // the node this primary handed the channel to
   int64_t handed_at_ms = 0;
-  std::vector<caf::actor_addr> replaying;  // members waiting for their replay page
+  std::vector<pending_replay> replaying;   // members waiting for their replay page
+  uint64_t last_ticket = 0;
 
   cached_event* cached(uint64_t id) {
     if (recent.empty() || id < recent.front().e.event_id || id > recent.back().e.event_id)
@@ -149,6 +161,9 @@ void deliver(channel_state& st, const std::vector<log_record>& records);
 void on_push(channel_actor* self, const std::string& epoch, std::vector<log_record>& records);
 void replay_remote(channel_actor* self, const member& m, uint64_t since, const std::string& epoch,
                    const std::string& reply_id);
+void request_replays(channel_actor* self);
+void take_over_replays(channel_actor* self);
+void forget_replay(channel_state& st, const caf::actor_addr& conn);
 void report_presence(channel_actor* self, const user_ref& user);
 
 }  // namespace sb

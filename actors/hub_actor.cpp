@@ -146,6 +146,7 @@ caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg, event
       },
       [=](view_atom, view_ptr& v) {
         self->state.view = v;
+        self->send(self->state.replica, view_atom::value, v);
         for (auto& [name, entry] : self->state.channels) self->send(entry.actor, view_atom::value, v);
         for (auto& [id, entry] : self->state.users) self->send(entry.actor, view_atom::value, v);
       },

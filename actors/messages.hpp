@@ -144,6 +144,7 @@ using view_ptr = std::shared_ptr<const cluster_view>;
 
 // A primary's events as a replica stores them.
 struct replica_batch {
+  std::string from;  // the primary's node
   std::string channel;
   std::string epoch;
   std::vector<log_record> records;
@@ -192,6 +193,7 @@ enum class sb_error : uint8_t {
   forbidden,
   not_found,
   storage_failed,
+  not_owner,  // a replica refuses a node that is not the channel's owner (any more)
 };
 
 inline caf::error make_error(sb_error x) {
@@ -218,6 +220,8 @@ inline error_text describe(const caf::error& e) {
       return {"not_found", "no such message in this channel"};
     case sb_error::storage_failed:
       return {"internal_error", "the event could not be stored, try again"};
+    case sb_error::not_owner:
+      return {"internal_error", "the channel is moving between nodes, try again"};
     case sb_error::none:
       break;
   }
@@ -276,7 +280,7 @@ typename Inspector::result_type inspect(Inspector& f, dedup_record& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_batch& x) {
-  return f(caf::meta::type_name("replica_batch"), x.channel, x.epoch, x.records, x.dedup,
+  return f(caf::meta::type_name("replica_batch"), x.from, x.channel, x.epoch, x.records, x.dedup,
            x.rewrites);
 }
 

@@ -13,18 +13,39 @@ namespace {
 struct replica_state {
   event_log* log = nullptr;
   std::string node;
+  view_ptr view;
   uint64_t next_ticket = 0;
   std::map<uint64_t, std::pair<caf::response_promise, uint64_t>> waiting;  // ticket -> (promise, last id)
 };
 
 using replica = caf::stateful_actor<replica_state>;
 
+// Whether `b` may be stored: it comes from the channel's owner as this node
+// sees it, and rewrites no event this node has with other content (a node
+// that was cut off, or hung, and still thinks it owns the channel).
+bool acceptable(const replica_state& st, const replica_batch& b,
+                const std::optional<channel_meta>& meta) {
+  if (st.view && !st.view->owners.empty() && st.view->rank(b.channel).front().id != b.from)
+    return false;
+  if (!meta || meta->epoch != b.epoch) return true;
+  for (auto& r : b.records) {
+    if (r.event_id > meta->last_event_id) break;
+    auto mine = st.log->get(b.channel, r.event_id);
+    if (mine && mine->payload != r.payload) return false;
+  }
+  return true;
+}
+
 caf::result<uint64_t> replicate(replica* self, replica_batch& b) {
   auto& st = self->state;
   append_request req;
+  auto meta = st.log->peek(b.channel);
+  if (!acceptable(st, b, meta)) {
+    log::warn("replica_refused", {{"channel", b.channel}, {"from", b.from}});
+    return make_error(sb_error::not_owner);
+  }
   // Another epoch here is history this node kept from before the channel's
   // history was lost: it must not mix with the new one.
-  auto meta = st.log->peek(b.channel);
   req.reset = meta && meta->epoch != b.epoch;
   if (req.reset)
     log::warn("replica_reset", {{"channel", b.channel}, {"old_epoch", meta->epoch},
@@ -53,6 +74,7 @@ caf::behavior replica_behavior(replica* self, event_log* log, std::string node) 
   self->state.node = std::move(node);
   return {
       [=](replicate_atom, replica_batch& b) { return replicate(self, b); },
+      [=](view_atom, view_ptr& v) { self->state.view = std::move(v); },
       [=](sync_atom, const std::string& channel, const std::string&, const std::string& epoch,
           uint64_t since) {
         return read_for_sync(*self->state.log, channel, self->state.node, epoch, since);

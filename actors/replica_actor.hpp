@@ -3,6 +3,8 @@
 // holds of a channel. One per node, spawned by the hub.
 //
 //   (replicate_atom, replica_batch)             -> uint64_t last event id, once durable
+//                                                  | not_owner: the sender does not own the channel here
+//   (view_atom, view_ptr)                       who owns what
 //   (sync_atom, channel, node, epoch, since)    -> sync_reply (for channels with no actor here)
 //   (appended_atom, uint64_t ticket, error)     from the event log's writer thread
 #pragma once

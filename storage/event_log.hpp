@@ -46,6 +46,9 @@ struct append_request {
   // `last_event_id` in `epoch` when `records` is empty.
   bool reset = false;
   uint64_t last_event_id = 0;
+  // Drop the channel's events after this id first (a node's tail that the
+  // others never acknowledged, replaced by theirs).
+  std::optional<uint64_t> truncate_after;
   // Called on the writer thread once durable (ok) or failed (error text).
   std::function<void(const std::string& error)> done;
 };

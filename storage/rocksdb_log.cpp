@@ -269,6 +269,9 @@ class rocksdb_log final : public event_log {
           for (const auto& prefix : {event_prefix(r.channel), dedup_prefix(r.channel)})
             wb.DeleteRange(prefix, prefix_end(prefix));
         }
+        if (r.truncate_after)
+          wb.DeleteRange(event_key(r.channel, *r.truncate_after + 1),
+                         prefix_end(event_prefix(r.channel)));
         for (const auto& rec : r.records) wb.Put(event_key(r.channel, rec.event_id), event_value(rec));
         for (const auto& rec : r.rewrites) {
           wb.Put(event_key(r.channel, rec.event_id), event_value(rec));
@@ -281,7 +284,7 @@ class rocksdb_log final : public event_log {
           put_be64(v, static_cast<uint64_t>(d.at_ms));
           wb.Put(dedup_prefix(r.channel) + d.key, v);
         }
-        if (!r.records.empty() || r.reset)
+        if (!r.records.empty() || r.reset || r.truncate_after)
           wb.Put(meta_key(r.channel),
                  meta_value(r.epoch, r.records.empty() ? r.last_event_id : r.records.back().event_id));
         events += r.records.size();
