@@ -277,9 +277,10 @@ caf::behavior running(channel_actor* self) {
       });
 }
 
-void channel(channel_actor* self, caf::actor hub, std::string name, namespace_config ns,
-                      event_log* log, const config* cfg, view_ptr view) {
+void channel(channel_actor* self, caf::actor hub, caf::actor replica, std::string name,
+             namespace_config ns, event_log* log, const config* cfg, view_ptr view) {
   auto& st = self->state;
+  st.replica = std::move(replica);
   st.name = std::move(name);
   st.ns = std::move(ns);
   st.log = log;
@@ -389,10 +390,11 @@ void send_typing(channel_actor* self, const user_ref& user, bool is_typing) {
   for (auto& fl : st.followers) self->send(fl.actor, push_atom::value, typing_atom::value, user, is_typing);
 }
 
-caf::actor spawn_channel(caf::event_based_actor* parent, caf::actor hub, std::string name,
-                         const namespace_config& ns, event_log* log, const config& cfg,
-                         view_ptr view) {
-  return parent->spawn(channel, std::move(hub), std::move(name), ns, log, &cfg, std::move(view));
+caf::actor spawn_channel(caf::event_based_actor* parent, caf::actor hub, caf::actor replica,
+                         std::string name, const namespace_config& ns, event_log* log,
+                         const config& cfg, view_ptr view) {
+  return parent->spawn(channel, std::move(hub), std::move(replica), std::move(name), ns, log, &cfg,
+                       std::move(view));
 }
 
 }  // namespace sb

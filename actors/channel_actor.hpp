@@ -42,8 +42,8 @@ namespace sb {
 
 class event_log;
 
-caf::actor spawn_channel(caf::event_based_actor* parent, caf::actor hub, std::string name,
-                         const namespace_config& ns, event_log* log, const config& cfg,
-                         view_ptr view);
+caf::actor spawn_channel(caf::event_based_actor* parent, caf::actor hub, caf::actor replica,
+                         std::string name, const namespace_config& ns, event_log* log,
+                         const config& cfg, view_ptr view);
 
 }  // namespace sb

@@ -161,7 +161,7 @@ void answer_handoffs(channel_actor* self) {
   auto& st = self->state;
   if (st.writing()) return;
   for (auto& h : st.handoffs)
-    h.rp.deliver(read_for_sync(*st.log, st.name, st.cfg->node_id, h.epoch, h.since));
+    h.rp.delegate(st.replica, sync_atom::value, st.name, st.cfg->node_id, h.epoch, h.since);
   st.handoffs.clear();
   if (st.resync && st.role == channel_role::primary) start_primary(self);
 }
@@ -222,13 +222,20 @@ void adopt(channel_actor* self, std::vector<sync_reply> replies, uint64_t since,
   const sync_reply* best = nullptr;
   for (auto& r : replies)
     if (!r.epoch.empty() && r.last_event_id > (best ? best->last_event_id : my_last)) best = &r;
-  if (!best && mine) {
+  bool refused_tail = resyncing && mine && mine->last_event_id > since;
+  if (!best && mine && !refused_tail) {
     open_as_primary(self);
     return;
   }
   append_request req;
   req.channel = st.name;
-  if (best) {
+  if (!best && refused_tail) {
+    log::info("channel_truncate", {{"channel", st.name}, {"after", since},
+                                   {"had", mine->last_event_id}});
+    req.epoch = mine->epoch;
+    req.last_event_id = since;
+    req.truncate_after = since;
+  } else if (best) {
     log::info("channel_adopt", {{"channel", st.name}, {"from", best->node}, {"epoch", best->epoch},
                                 {"last_event_id", best->last_event_id}, {"had", my_last}});
     req.epoch = best->epoch;
@@ -425,7 +432,7 @@ void primary_view_changed(channel_actor* self) {
   }
 }
 
-caf::result<sync_reply> sync_requested(channel_actor* self, const std::string& node,
+caf::result<caf::message> sync_requested(channel_actor* self, const std::string& node,
                                        const std::string& epoch, uint64_t since) {
   auto& st = self->state;
   if (st.role == channel_role::primary && (st.ready || st.resync)) {
@@ -439,8 +446,10 @@ caf::result<sync_reply> sync_requested(channel_actor* self, const std::string& n
     st.followers.clear();
     start_follower(self);
   }
-  if (!st.writing()) return read_for_sync(*st.log, st.name, st.cfg->node_id, epoch, since);
-  auto rp = self->make_response_promise<sync_reply>();
+  // The replica actor answers: it waits for this node's appends under way.
+  if (!st.writing())
+    return self->delegate(st.replica, sync_atom::value, st.name, node, epoch, since);
+  auto rp = self->make_response_promise();
   st.handoffs.push_back({rp, epoch, since});
   return rp;
 }

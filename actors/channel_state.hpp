@@ -66,6 +66,7 @@ struct channel_state {
   namespace_config ns;
   event_log* log = nullptr;
   caf::actor hub;
+  caf::actor replica;  // this node's replica actor: answers sync requests
   view_ptr view;
   const config* cfg = nullptr;
   channel_role role = channel_role::primary;
@@ -138,7 +139,7 @@ caf::result<caf::message> publish(channel_actor* self, draft& d);
 void on_appended(channel_actor* self, const std::string& error);
 void on_replica_retry(channel_actor* self, uint64_t write_no);
 void primary_view_changed(channel_actor* self);
-caf::result<sync_reply> sync_requested(channel_actor* self, const std::string& node,
+caf::result<caf::message> sync_requested(channel_actor* self, const std::string& node,
                                        const std::string& epoch, uint64_t since);
 follow_reply add_follower(channel_actor* self, const caf::actor& who, const std::string& node,
                           uint64_t since, const std::string& epoch,

@@ -81,8 +81,8 @@ caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg, event
   };
   auto channel_of = [=](const std::string& name) {
     return entry(self->state.channels, name, [&] {
-             return spawn_channel(self, caf::actor{self}, name, cfg->namespace_of(name), log,
-                                  *cfg, self->state.view);
+             return spawn_channel(self, caf::actor{self}, self->state.replica, name,
+                                  cfg->namespace_of(name), log, *cfg, self->state.view);
            }).actor;
   };
   auto user_of = [=](const std::string& id) {

@@ -10,13 +10,37 @@ namespace sb {
 
 namespace {
 
+// An append under way, and whom to answer once it is durable.
+struct queued_append {
+  caf::response_promise rp;
+  std::string channel;
+  uint64_t last_event_id = 0;
+};
+
+// A new owner's question, held until this node's appends of that channel
+// are on disk: an answer that missed them would let the new owner reuse
+// their ids.
+struct held_sync {
+  caf::response_promise rp;
+  std::string node;
+  std::string epoch;
+  uint64_t since = 0;
+};
+
 struct replica_state {
   event_log* log = nullptr;
   std::string node;
   view_ptr view;
   uint64_t next_ticket = 0;
-  std::map<uint64_t, std::pair<caf::response_promise, uint64_t>> waiting;  // ticket -> (promise, last id)
+  std::map<uint64_t, queued_append> waiting;               // by ticket
+  std::map<std::string, std::vector<held_sync>> held;      // by channel
 };
+
+bool appending(const replica_state& st, const std::string& channel) {
+  for (auto& [ticket, q] : st.waiting)
+    if (q.channel == channel) return true;
+  return false;
+}
 
 using replica = caf::stateful_actor<replica_state>;
 
@@ -36,7 +60,7 @@ bool acceptable(const replica_state& st, const replica_batch& b,
   return true;
 }
 
-caf::result<uint64_t> replicate(replica* self, replica_batch& b) {
+caf::result<caf::message> replicate(replica* self, replica_batch& b) {
   auto& st = self->state;
   append_request req;
   auto meta = st.log->peek(b.channel);
@@ -57,8 +81,8 @@ caf::result<uint64_t> replicate(replica* self, replica_batch& b) {
   req.dedup = std::move(b.dedup);
   req.rewrites = std::move(b.rewrites);
   auto ticket = ++st.next_ticket;
-  auto rp = self->make_response_promise<uint64_t>();
-  st.waiting.emplace(ticket, std::make_pair(rp, req.last_event_id));
+  auto rp = self->make_response_promise();
+  st.waiting.emplace(ticket, queued_append{rp, req.channel, req.last_event_id});
   req.done = [h = caf::actor{self}, ticket](const std::string& error) {
     caf::anon_send(h, appended_atom::value, ticket, error);
   };
@@ -75,19 +99,29 @@ caf::behavior replica_behavior(replica* self, event_log* log, std::string node) 
   return {
       [=](replicate_atom, replica_batch& b) { return replicate(self, b); },
       [=](view_atom, view_ptr& v) { self->state.view = std::move(v); },
-      [=](sync_atom, const std::string& channel, const std::string&, const std::string& epoch,
-          uint64_t since) {
-        return read_for_sync(*self->state.log, channel, self->state.node, epoch, since);
+      [=](sync_atom, const std::string& channel, const std::string& node,
+          const std::string& epoch, uint64_t since) -> caf::result<sync_reply> {
+        auto& st = self->state;
+        if (!appending(st, channel)) return read_for_sync(*st.log, channel, st.node, epoch, since);
+        auto rp = self->make_response_promise();
+        st.held[channel].push_back({rp, node, epoch, since});
+        return rp;
       },
       [=](appended_atom, uint64_t ticket, const std::string& error) {
-        auto it = self->state.waiting.find(ticket);
-        if (it == self->state.waiting.end()) return;
-        auto& [rp, last] = it->second;
+        auto& st = self->state;
+        auto it = st.waiting.find(ticket);
+        if (it == st.waiting.end()) return;
+        auto q = std::move(it->second);
+        st.waiting.erase(it);
         if (error.empty())
-          rp.deliver(last);
+          q.rp.deliver(q.last_event_id);
         else
-          rp.deliver(make_error(sb_error::storage_failed));
-        self->state.waiting.erase(it);
+          q.rp.deliver(make_error(sb_error::storage_failed));
+        auto h = st.held.find(q.channel);
+        if (h == st.held.end() || appending(st, q.channel)) return;
+        for (auto& s : h->second)
+          s.rp.deliver(read_for_sync(*st.log, q.channel, st.node, s.epoch, s.since));
+        st.held.erase(h);
       },
   };
 }

@@ -5,7 +5,8 @@
 //   (replicate_atom, replica_batch)             -> uint64_t last event id, once durable
 //                                                  | not_owner: the sender does not own the channel here
 //   (view_atom, view_ptr)                       who owns what
-//   (sync_atom, channel, node, epoch, since)    -> sync_reply (for channels with no actor here)
+//   (sync_atom, channel, node, epoch, since)    -> sync_reply, once this node's appends of
+//                                                  the channel under way are durable
 //   (appended_atom, uint64_t ticket, error)     from the event log's writer thread
 #pragma once
 
