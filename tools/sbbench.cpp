@@ -48,6 +48,8 @@ Scenarios:
 
   --host H            server address (default 127.0.0.1)
   --port P            server port (default 8000)
+  --publish-port P    fanout: connect the publisher to this port (another node
+                      of a cluster: cross-node fan-out)
   --secret S          JWT secret (default $SWITCHBOARD_JWT_SECRET or dev-secret-change-me)
   --subscribers N     subscribers, connections or reconnecting clients (default 1000)
   --messages M        messages to publish (to each room) (default 2000)
@@ -73,6 +75,7 @@ Exit codes: 0 ok, 1 messages lost, duplicated or out of order, 2 bad arguments,
 struct options {
   std::string host = "127.0.0.1";
   uint16_t port = 8000;
+  uint16_t publish_port = 0;  // fanout: the publisher's node, when not --port
   std::string secret;
   int subscribers = 1000;
   int messages = 2000;
@@ -128,6 +131,7 @@ options parse(int argc, char** argv) {
     std::string v = argv[++i];
     if (k == "--host") o.host = v;
     else if (k == "--port") o.port = static_cast<uint16_t>(number(k, v, 1, 65535));
+    else if (k == "--publish-port") o.publish_port = static_cast<uint16_t>(number(k, v, 1, 65535));
     else if (k == "--secret") o.secret = v;
     else if (k == "--subscribers") o.subscribers = static_cast<int>(number(k, v, 1, 1000000));
     else if (k == "--messages") o.messages = static_cast<int>(number(k, v, 1, 100000000));
@@ -409,7 +413,9 @@ int fanout(const options& o) {
 
   std::vector<std::shared_ptr<client>> subs;
   int ready = 0;
-  auto publisher = std::make_shared<client>(ioc, o, st, o.subscribers);
+  options pub_opts = o;
+  if (o.publish_port) pub_opts.port = o.publish_port;
+  auto publisher = std::make_shared<client>(ioc, pub_opts, st, o.subscribers);
   int sent = 0;
   long long own_seen = 0;
   clock_type::time_point send_start, last_send;

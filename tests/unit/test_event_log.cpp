@@ -51,6 +51,26 @@ std::string append(sb::event_log& log, const std::string& ch, const std::string&
   return p.get_future().get();
 }
 
+// Submits a prepared request and waits until durable; returns the error text.
+std::string submit(sb::event_log& log, sb::append_request r) {
+  std::promise<std::string> p;
+  r.done = [&](const std::string& e) { p.set_value(e); };
+  REQUIRE(log.append(std::move(r)));
+  return p.get_future().get();
+}
+
+std::vector<uint64_t> ids_of(const std::vector<sb::log_record>& records) {
+  std::vector<uint64_t> out;
+  for (const auto& r : records) out.push_back(r.event_id);
+  return out;
+}
+
+std::vector<uint64_t> range(uint64_t first, uint64_t last) {
+  std::vector<uint64_t> out;
+  for (auto i = first; i <= last; ++i) out.push_back(i);
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("event log: epochs and ids persist across a reopen") {
@@ -158,4 +178,234 @@ TEST_CASE("event log: a locked or unusable folder is a clear error") {
   std::ofstream(f.path.string()) << "not a folder";
   CHECK_THROWS_AS(sb::open_rocksdb_log(options(f)), sb::storage_error);
   fs::remove(f.path);
+}
+
+TEST_CASE("event log: peek reports a channel only once it was opened, and creates nothing") {
+  temp_dir d;
+  {
+    auto log = sb::open_rocksdb_log(options(d));
+    CHECK_FALSE(log->peek("never"));
+    CHECK_FALSE(log->peek("never"));  // the first peek did not create it
+    CHECK(log->read_after("never", 0, 10).empty());
+    auto m = log->open("opened");
+    auto p = log->peek("opened");
+    REQUIRE(p);
+    CHECK(p->epoch == m.epoch);
+    CHECK(p->last_event_id == 0);
+    CHECK(p->first_event_id == 0);
+    CHECK_FALSE(log->peek("opene"));  // no prefix match on the meta key
+    CHECK_FALSE(log->peek("opened2"));
+    CHECK(append(*log, "opened", m.epoch, 1, 4).empty());
+    p = log->peek("opened");
+    REQUIRE(p);
+    CHECK(p->epoch == m.epoch);
+    CHECK(p->last_event_id == 4);
+    CHECK(p->first_event_id == 1);
+    CHECK(log->open("opened").epoch == m.epoch);
+    CHECK_FALSE(log->peek("never"));
+  }
+  // Nor did it persist anything: a reopened log still has no such channel.
+  auto log = sb::open_rocksdb_log(options(d));
+  CHECK_FALSE(log->peek("never"));
+  auto p = log->peek("opened");
+  REQUIRE(p);
+  CHECK(p->last_event_id == 4);
+  auto fresh = log->open("never");
+  auto after = log->peek("never");
+  REQUIRE(after);
+  CHECK(after->epoch == fresh.epoch);
+  CHECK(after->epoch != p->epoch);
+}
+
+TEST_CASE("event log: reset replaces a channel's events and frame ids, not its neighbour's") {
+  temp_dir d;
+  auto o = options(d);
+  auto log = sb::open_rocksdb_log(o);
+  auto e1 = log->open("room1").epoch;
+  auto e10 = log->open("room10").epoch;
+  auto now = int64_t{5000};
+  REQUIRE(append(*log, "room1", e1, 1, 5, {{"u:a", 1, now}, {"u:b", 5, now}}).empty());
+  REQUIRE(append(*log, "room10", e10, 1, 3, {{"u:c", 2, now}}).empty());
+  REQUIRE(log->recent_dedup("room1", now).size() == 2);
+
+  SUBCASE("with no records it continues from last_event_id in the new epoch") {
+    sb::append_request r;
+    r.channel = "room1";
+    r.epoch = "0123456789abcdef";
+    r.reset = true;
+    r.last_event_id = 42;
+    REQUIRE(submit(*log, std::move(r)).empty());
+    CHECK(log->read_after("room1", 0, 100).empty());
+    CHECK_FALSE(log->get("room1", 1));
+    CHECK(log->recent_dedup("room1", now).empty());
+    auto m = log->peek("room1");
+    REQUIRE(m);
+    CHECK(m->epoch == "0123456789abcdef");
+    CHECK(m->last_event_id == 42);
+    CHECK(m->first_event_id == 0);
+    CHECK(log->open("room1").epoch == "0123456789abcdef");
+    REQUIRE(append(*log, "room1", "0123456789abcdef", 43, 2).empty());
+    CHECK(ids_of(log->read_after("room1", 0, 100)) == std::vector<uint64_t>{43, 44});
+    CHECK(log->peek("room1")->last_event_id == 44);
+    CHECK(log->peek("room1")->first_event_id == 43);
+  }
+
+  SUBCASE("with records the channel becomes exactly those") {
+    sb::append_request r;
+    r.channel = "room1";
+    r.epoch = "fedcba9876543210";
+    r.reset = true;
+    r.last_event_id = 3;
+    r.records = {{2, 7000, "{\"n\":\"b\"}"}, {3, 7001, "{\"n\":\"c\"}"}};
+    r.dedup = {{"u:z", 3, now}};
+    REQUIRE(submit(*log, std::move(r)).empty());
+    auto all = log->read_after("room1", 0, 100);
+    CHECK(ids_of(all) == std::vector<uint64_t>{2, 3});
+    REQUIRE(all.size() == 2);
+    CHECK(all[0].payload == "{\"n\":\"b\"}");
+    CHECK(all[1].timestamp_ms == 7001);
+    CHECK_FALSE(log->get("room1", 1));
+    CHECK_FALSE(log->get("room1", 4));
+    CHECK_FALSE(log->get("room1", 5));
+    auto dedup = log->recent_dedup("room1", now);
+    REQUIRE(dedup.size() == 1);
+    CHECK(dedup[0].key == "u:z");
+    CHECK(dedup[0].event_id == 3);
+    auto m = log->peek("room1");
+    REQUIRE(m);
+    CHECK(m->epoch == "fedcba9876543210");
+    CHECK(m->last_event_id == 3);
+    CHECK(m->first_event_id == 2);
+  }
+
+  SUBCASE("of a channel never opened here it creates it") {
+    sb::append_request r;
+    r.channel = "room";
+    r.epoch = "00000000000000aa";
+    r.reset = true;
+    r.last_event_id = 9;
+    REQUIRE(submit(*log, std::move(r)).empty());
+    auto m = log->peek("room");
+    REQUIRE(m);
+    CHECK(m->epoch == "00000000000000aa");
+    CHECK(m->last_event_id == 9);
+    CHECK(ids_of(log->read_after("room1", 0, 100)) == range(1, 5));
+    CHECK(log->recent_dedup("room1", now).size() == 2);
+  }
+
+  // The neighbour whose name starts with this one's is untouched.
+  CHECK(ids_of(log->read_after("room10", 0, 100)) == range(1, 3));
+  auto m10 = log->peek("room10");
+  REQUIRE(m10);
+  CHECK(m10->epoch == e10);
+  CHECK(m10->last_event_id == 3);
+  CHECK(m10->first_event_id == 1);
+  auto dedup10 = log->recent_dedup("room10", now);
+  REQUIRE(dedup10.size() == 1);
+  CHECK(dedup10[0].key == "u:c");
+
+  // And all of it survives a reopen.
+  auto before = ids_of(log->read_after("room1", 0, 100));
+  auto meta = *log->peek("room1");
+  log.reset();
+  log = sb::open_rocksdb_log(o);
+  CHECK(ids_of(log->read_after("room1", 0, 100)) == before);
+  auto again = log->peek("room1");
+  REQUIRE(again);
+  CHECK(again->epoch == meta.epoch);
+  CHECK(again->last_event_id == meta.last_event_id);
+  CHECK(ids_of(log->read_after("room10", 0, 100)) == range(1, 3));
+}
+
+TEST_CASE("event log: truncate_after drops the tail only, in this channel only") {
+  temp_dir d;
+  auto o = options(d);
+  auto log = sb::open_rocksdb_log(o);
+  auto e1 = log->open("room1").epoch;
+  auto e10 = log->open("room10").epoch;
+  REQUIRE(append(*log, "room1", e1, 1, 10).empty());
+  REQUIRE(append(*log, "room10", e10, 1, 10).empty());
+
+  SUBCASE("with no records last_event_id becomes the meta's") {
+    sb::append_request r;
+    r.channel = "room1";
+    r.epoch = e1;
+    r.truncate_after = 6;
+    r.last_event_id = 6;
+    REQUIRE(submit(*log, std::move(r)).empty());
+    CHECK(ids_of(log->read_after("room1", 0, 100)) == range(1, 6));
+    CHECK(log->get("room1", 6));
+    CHECK_FALSE(log->get("room1", 7));
+    CHECK_FALSE(log->get("room1", 10));
+    CHECK(log->read_after("room1", 6, 100).empty());
+    CHECK(ids_of(log->read_before("room1", 100, 100)) == range(1, 6));
+    auto m = log->peek("room1");
+    REQUIRE(m);
+    CHECK(m->epoch == e1);
+    CHECK(m->last_event_id == 6);
+    CHECK(m->first_event_id == 1);
+    // The channel continues after the cut.
+    REQUIRE(append(*log, "room1", e1, 7, 1).empty());
+    CHECK(ids_of(log->read_after("room1", 0, 100)) == range(1, 7));
+    CHECK(log->peek("room1")->last_event_id == 7);
+  }
+
+  SUBCASE("with records they replace the dropped tail") {
+    sb::append_request r;
+    r.channel = "room1";
+    r.epoch = e1;
+    r.truncate_after = 4;
+    r.last_event_id = 6;
+    r.records = {{5, 9000, "{\"theirs\":5}"}, {6, 9001, "{\"theirs\":6}"}};
+    REQUIRE(submit(*log, std::move(r)).empty());
+    auto all = log->read_after("room1", 0, 100);
+    CHECK(ids_of(all) == range(1, 6));
+    REQUIRE(all.size() == 6);
+    CHECK(all[3].payload == "{\"n\":4}");  // kept
+    CHECK(all[4].payload == "{\"theirs\":5}");
+    CHECK(all[5].timestamp_ms == 9001);
+    CHECK_FALSE(log->get("room1", 7));
+    CHECK(log->peek("room1")->last_event_id == 6);
+  }
+
+  SUBCASE("after 0 drops every event") {
+    sb::append_request r;
+    r.channel = "room1";
+    r.epoch = e1;
+    r.truncate_after = 0;
+    r.last_event_id = 0;
+    REQUIRE(submit(*log, std::move(r)).empty());
+    CHECK(log->read_after("room1", 0, 100).empty());
+    auto m = log->peek("room1");
+    REQUIRE(m);
+    CHECK(m->epoch == e1);
+    CHECK(m->last_event_id == 0);
+    CHECK(m->first_event_id == 0);
+  }
+
+  SUBCASE("after the last id drops nothing") {
+    sb::append_request r;
+    r.channel = "room1";
+    r.epoch = e1;
+    r.truncate_after = 10;
+    r.last_event_id = 10;
+    REQUIRE(submit(*log, std::move(r)).empty());
+    CHECK(ids_of(log->read_after("room1", 0, 100)) == range(1, 10));
+    CHECK(log->peek("room1")->last_event_id == 10);
+  }
+
+  CHECK(ids_of(log->read_after("room10", 0, 100)) == range(1, 10));
+  auto m10 = log->peek("room10");
+  REQUIRE(m10);
+  CHECK(m10->epoch == e10);
+  CHECK(m10->last_event_id == 10);
+
+  // The cut is durable.
+  auto before = ids_of(log->read_after("room1", 0, 100));
+  auto last = log->peek("room1")->last_event_id;
+  log.reset();
+  log = sb::open_rocksdb_log(o);
+  CHECK(ids_of(log->read_after("room1", 0, 100)) == before);
+  CHECK(log->peek("room1")->last_event_id == last);
+  CHECK(ids_of(log->read_after("room10", 0, 100)) == range(1, 10));
 }
