@@ -116,12 +116,21 @@ void dial(membership* self, const caf::actor& dialer_actor, const config* cfg,
                           self->state.self_address, caf::actor{self}, hub, self->state.draining)
                 .then(
                     [=](const std::string& node, const std::string& address,
-                        const std::vector<std::string>& known, const caf::actor& remote_hub,
+                        const std::vector<std::string>& known,
+                        const std::vector<std::string>& known_ids, const caf::actor& remote_hub,
                         bool draining) {
-                      self->state.dialing.erase(addr);
+                      auto& st = self->state;
+                      st.dialing.erase(addr);
                       mark(self, cfg, hub, node, address, remote, remote_hub, draining);
-                      for (const auto& a : known)
-                        if (a != self->state.self_address) self->state.addresses.insert(a);
+                      // Knowing the others' ids at once lets the tie-break in
+                      // should_dial pick who dials without waiting.
+                      for (std::size_t i = 0; i < known.size(); ++i) {
+                        if (known[i] == st.self_address) continue;
+                        st.addresses.insert(known[i]);
+                        if (i < known_ids.size() && !known_ids[i].empty() &&
+                            known_ids[i] != cfg->node_id)
+                          st.node_at.emplace(known[i], known_ids[i]);
+                      }
                     },
                     [=](caf::error&) { self->state.dialing.erase(addr); });
           },
@@ -205,8 +214,13 @@ caf::behavior membership_behavior(membership* self, const config* cfg, std::stri
         mark(self, cfg, hub, node, address, remote, remote_hub, draining);
         auto& st = self->state;
         std::vector<std::string> known(st.addresses.begin(), st.addresses.end());
-        return caf::make_message(cfg->node_id, st.self_address, std::move(known), hub,
-                                 st.draining);
+        std::vector<std::string> ids;
+        for (const auto& a : known) {
+          auto it = st.node_at.find(a);
+          ids.push_back(it == st.node_at.end() ? std::string{} : it->second);
+        }
+        return caf::make_message(cfg->node_id, st.self_address, std::move(known), std::move(ids),
+                                 hub, st.draining);
       },
       [=](drain_atom) {
         auto& st = self->state;

@@ -6,7 +6,7 @@
 // or a healed partition rejoins by itself.
 //
 //   (hello_atom, node_id, cluster_addr, membership, hub, draining)  a peer introduces itself
-//        -> (node_id, cluster_addr, known cluster addresses, hub, draining)
+//        -> (node_id, cluster_addr, known cluster addresses, their node ids, hub, draining)
 //   (drain_atom)                      this node stops owning channels; tells every member
 //   (drain_atom, node_id)             a member does the same
 // It sends the hub a view_ptr (who may own channels) whenever that changes.

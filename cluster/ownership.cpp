@@ -28,8 +28,8 @@ uint64_t mix(uint64_t x) {
 
 uint64_t rendezvous_score(std::string_view node, std::string_view key) {
   auto h = fnv1a(0xcbf29ce484222325ULL, node);
-  h = fnv1a(h ^ 0xff, key);  // the separator keeps ("ab","c") apart from ("a","bc")
-  return mix(h);
+  h = fnv1a(h, std::string_view{"\0", 1});  // keeps ("ab","c") apart from ("a","bc")
+  return mix(fnv1a(h, key));
 }
 
 std::vector<std::string> rank_nodes(std::vector<std::string> nodes, std::string_view key) {

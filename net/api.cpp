@@ -140,10 +140,15 @@ void broadcast(actor_node& node, const request& req, std::function<void(response
   }
 }
 
-void history(actor_node& node, const request& req, std::function<void(response)> reply) {
+// The `channel` query parameter of a GET, checked.
+std::string channel_param(const request& req) {
   auto it = req.query.find("channel");
   if (it == req.query.end()) throw bad_request{"channel is required"};
-  auto channel = channel_field(it->second);
+  return channel_field(it->second);
+}
+
+void history(actor_node& node, const request& req, std::function<void(response)> reply) {
+  auto channel = channel_param(req);
   auto since = number_param(req, "since");
   auto before = number_param(req, "before");
   if (since && before) throw bad_request{"give since or before, not both"};
@@ -160,9 +165,7 @@ void history(actor_node& node, const request& req, std::function<void(response)>
 }
 
 void presence(actor_node& node, const request& req, std::function<void(response)> reply) {
-  auto it = req.query.find("channel");
-  if (it == req.query.end()) throw bad_request{"channel is required"};
-  auto channel = channel_field(it->second);
+  auto channel = channel_param(req);
   node.presence(channel, [reply, channel](api_presence p) {
     if (!p.error.empty()) return reply(error(status_of(p.error), p.error, "presence failed"));
     std::string out = dump({{"channel", channel}});
@@ -174,9 +177,7 @@ void presence(actor_node& node, const request& req, std::function<void(response)
 
 // Where a channel lives: its owner and replicas, epoch and newest event id.
 void channel_info(actor_node& node, const request& req, std::function<void(response)> reply) {
-  auto it = req.query.find("channel");
-  if (it == req.query.end()) throw bad_request{"channel is required"};
-  auto channel = channel_field(it->second);
+  auto channel = channel_param(req);
   node.channel(channel, [reply, channel](api_channel c) {
     if (!c.error.empty()) return reply(error(status_of(c.error), c.error, "channel lookup failed"));
     reply({200, dump({{"channel", channel}, {"owner", c.owner}, {"replicas", c.replicas},

@@ -269,9 +269,14 @@ class rocksdb_log final : public event_log {
           for (const auto& prefix : {event_prefix(r.channel), dedup_prefix(r.channel)})
             wb.DeleteRange(prefix, prefix_end(prefix));
         }
-        if (r.truncate_after)
+        if (r.truncate_after) {
           wb.DeleteRange(event_key(r.channel, *r.truncate_after + 1),
                          prefix_end(event_prefix(r.channel)));
+          // A resend must not be answered with an id that is gone (or reused).
+          drop_dedup(wb, r.channel, [&](const rocksdb::Slice& v) {
+            return v.size() != 16 || get_be64(v.data()) > *r.truncate_after;
+          });
+        }
         for (const auto& rec : r.records) wb.Put(event_key(r.channel, rec.event_id), event_value(rec));
         for (const auto& rec : r.rewrites) {
           wb.Put(event_key(r.channel, rec.event_id), event_value(rec));
@@ -381,13 +386,21 @@ class rocksdb_log final : public event_log {
 
   void trim_dedup(const std::string& ch, int64_t now) {
     rocksdb::WriteBatch wb;
+    drop_dedup(wb, ch, [&](const rocksdb::Slice& v) {
+      return v.size() != 16 ||
+             static_cast<int64_t>(get_be64(v.data() + 8)) <= now - opts_.dedup_window_ms;
+    });
+    if (wb.Count() > 0) db_->Write(rocksdb::WriteOptions{}, &wb);
+  }
+
+  // Adds to `wb` the deletion of the channel's frame-id records whose value
+  // (event id, time) `gone` says.
+  template <class Pred>
+  void drop_dedup(rocksdb::WriteBatch& wb, const std::string& ch, Pred gone) {
     prefix_scan scan(db_.get(), dedup_prefix(ch));
     auto& it = scan.it();
     for (it.Seek(scan.lower()); it.Valid(); it.Next())
-      if (it.value().size() != 16 ||
-          static_cast<int64_t>(get_be64(it.value().data() + 8)) <= now - opts_.dedup_window_ms)
-        wb.Delete(it.key());
-    if (wb.Count() > 0) db_->Write(rocksdb::WriteOptions{}, &wb);
+      if (gone(it.value())) wb.Delete(it.key());
   }
 
   log_options opts_;
