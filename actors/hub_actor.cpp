@@ -1,5 +1,8 @@
 #include "actors/hub_actor.hpp"
 
+#include <map>
+#include <optional>
+#include <set>
 #include <unordered_map>
 
 #include "actors/channel_actor.hpp"
@@ -23,6 +26,11 @@ using directory = std::unordered_map<std::string, directory_entry>;
 struct hub_state {
   directory channels;
   directory users;
+  // API requests under way at other nodes' hubs, by hub: failed at once
+  // when that node goes down, so the caller can retry on the new owner.
+  std::map<caf::actor_addr, std::map<uint64_t, caf::response_promise>> calls;
+  std::set<caf::actor_addr> watched;
+  uint64_t last_call = 0;
   view_ptr view;     // none for a single node
   caf::actor replica;
 };
@@ -58,11 +66,57 @@ caf::actor remote_owner(caf::stateful_actor<hub_state>* self, const std::string&
   return owner.id == v->self ? nullptr : owner.hub;
 }
 
+using hub_actor = caf::stateful_actor<hub_state>;
+
+std::optional<caf::response_promise> take_call(hub_actor* self, const caf::actor_addr& hub,
+                                               uint64_t id) {
+  auto it = self->state.calls.find(hub);
+  if (it == self->state.calls.end()) return std::nullopt;
+  auto call = it->second.find(id);
+  if (call == it->second.end()) return std::nullopt;
+  auto rp = std::move(call->second);
+  it->second.erase(call);
+  return rp;
+}
+
+// Asks the owner's hub for an API request and answers the caller. A relay,
+// not a delegate: CAF does not fail a request whose node died, and the
+// caller would wait for its whole timeout.
+template <class... Rs, class... Ts>
+caf::result<caf::message> call_owner(hub_actor* self, const caf::actor& owner, Ts&&... xs) {
+  constexpr auto timeout = std::chrono::seconds(9);  // under the API bridge's 10 s
+  auto& st = self->state;
+  auto addr = owner.address();
+  if (st.watched.insert(addr).second) self->monitor(owner);
+  auto id = ++st.last_call;
+  auto rp = self->make_response_promise();
+  st.calls[addr][id] = rp;
+  self->request(owner, timeout, std::forward<Ts>(xs)...)
+      .then(
+          [=](Rs&... rs) {
+            if (auto p = take_call(self, addr, id)) p->deliver(std::move(rs)...);
+          },
+          [=](caf::error& e) {
+            if (auto p = take_call(self, addr, id)) p->deliver(std::move(e));
+          });
+  return rp;
+}
+
+void fail_calls(hub_actor* self, const caf::actor_addr& hub) {
+  auto& st = self->state;
+  if (!st.watched.erase(hub)) return;
+  auto it = st.calls.find(hub);
+  if (it == st.calls.end()) return;
+  for (auto& [id, rp] : it->second) rp.deliver(make_error(sb_error::not_owner));
+  st.calls.erase(it);
+}
+
 caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg, event_log* log) {
   self->state.replica = spawn_replica(self, log, cfg->node_id);
   self->set_down_handler([=](caf::down_msg& dm) {
     forget(self->state.channels, dm.source);
     forget(self->state.users, dm.source);
+    fail_calls(self, dm.source);
   });
   self->set_exit_handler([=](caf::exit_msg& msg) {
     for (auto* dir : {&self->state.channels, &self->state.users})
@@ -105,25 +159,29 @@ caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg, event
       [=](join_atom, const std::string& channel, join_request& req) {
         return self->delegate(channel_of(channel), join_atom::value, std::move(req));
       },
-      [=](api_atom, publish_atom, const std::string& channel, draft& d) {
+      [=](api_atom, publish_atom, const std::string& channel, draft& d) -> caf::result<caf::message> {
         if (auto owner = remote_owner(self, channel))
-          return self->delegate(owner, api_atom::value, publish_atom::value, channel, std::move(d));
+          return call_owner<uint64_t, std::string>(self, owner, api_atom::value,
+                                                   publish_atom::value, channel, std::move(d));
         return self->delegate(channel_of(channel), api_atom::value, publish_atom::value,
                               std::move(d));
       },
-      [=](api_atom, history_atom, const std::string& channel, const history_query& q) {
+      [=](api_atom, history_atom, const std::string& channel, const history_query& q) -> caf::result<caf::message> {
         if (auto owner = remote_owner(self, channel))
-          return self->delegate(owner, api_atom::value, history_atom::value, channel, q);
+          return call_owner<history_page>(self, owner, api_atom::value, history_atom::value,
+                                          channel, q);
         return self->delegate(channel_of(channel), api_atom::value, history_atom::value, q);
       },
-      [=](api_atom, presence_atom, const std::string& channel) {
+      [=](api_atom, presence_atom, const std::string& channel) -> caf::result<caf::message> {
         if (auto owner = remote_owner(self, channel))
-          return self->delegate(owner, api_atom::value, presence_atom::value, channel);
+          return call_owner<std::vector<wire::presence_entry>>(self, owner, api_atom::value,
+                                                               presence_atom::value, channel);
         return self->delegate(channel_of(channel), api_atom::value, presence_atom::value);
       },
-      [=](api_atom, info_atom, const std::string& channel) {
+      [=](api_atom, info_atom, const std::string& channel) -> caf::result<caf::message> {
         if (auto owner = remote_owner(self, channel))
-          return self->delegate(owner, api_atom::value, info_atom::value, channel);
+          return call_owner<std::string, uint64_t, std::string, std::vector<std::string>>(
+              self, owner, api_atom::value, info_atom::value, channel);
         return self->delegate(channel_of(channel), api_atom::value, info_atom::value);
       },
       // From other nodes.

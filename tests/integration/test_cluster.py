@@ -550,10 +550,14 @@ class ClusterBase(SBTestCase):
         deadline = time.monotonic() + timeout
         answers = {}
         while True:
-            answers = {o.node_id: await self.channel_info(o, channel) for o in observers}
-            owners = {a["owner"] for a in answers.values()}
-            if len(owners) == 1 and not owners & set(not_in):
-                return answers[observers[0].node_id]
+            # While the channel moves, a node may answer 503 (its request to
+            # the old owner failed): the poll goes on.
+            replies = {o.node_id: await asyncio.to_thread(api_channel, o.port, channel)
+                       for o in observers}
+            answers = {n: r.json if r.status == 200 else f"{r.status}" for n, r in replies.items()}
+            owners = {a["owner"] if isinstance(a, dict) else None for a in answers.values()}
+            if len(owners) == 1 and None not in owners and not owners & set(not_in):
+                return await self.channel_info(observers[0], channel)
             if time.monotonic() > deadline:
                 self.fail(f"{channel}: nodes {[o.node_id for o in observers]} do not agree on "
                           f"an owner (not in {list(not_in)}) within {timeout}s: {answers}")
