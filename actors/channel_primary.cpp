@@ -3,6 +3,7 @@
 // disk and on its replicas, then fans them out to its members and pushes
 // them once to every follower node.
 #include <algorithm>
+#include <limits>
 
 #include "actors/channel_state.hpp"
 #include "actors/replica_actor.hpp"
@@ -157,11 +158,19 @@ void remember(channel_state& st, cached_event ev) {
   expire_cache(st, now_ms());
 }
 
+// What this node offers a new owner: once it has been the primary, only
+// what it acknowledged; a write refused by the replicas may still be on its
+// disk.
+uint64_t offered_upto(const channel_state& st) {
+  return st.sequenced ? st.durable_id : std::numeric_limits<uint64_t>::max();
+}
+
 void answer_handoffs(channel_actor* self) {
   auto& st = self->state;
   if (st.writing()) return;
   for (auto& h : st.handoffs)
-    h.rp.delegate(st.replica, sync_atom::value, st.name, st.cfg->node_id, h.epoch, h.since);
+    h.rp.delegate(st.replica, sync_atom::value, st.name, st.cfg->node_id, h.epoch, h.since,
+                  offered_upto(st));
   st.handoffs.clear();
   if (st.resync && st.role == channel_role::primary) start_primary(self);
 }
@@ -348,6 +357,7 @@ void open_as_primary(channel_actor* self) {
   auto now = now_ms();
   for (auto& d : st.log->recent_dedup(st.name, now)) st.sent_ids.remember(d.key, d.event_id, d.at_ms);
   st.role = channel_role::primary;
+  st.sequenced = true;
   st.primary = nullptr;
   st.handed_to.clear();
   log::debug("channel_primary", {{"channel", st.name}, {"epoch", st.epoch},
@@ -448,7 +458,8 @@ caf::result<caf::message> sync_requested(channel_actor* self, const std::string&
   }
   // The replica actor answers: it waits for this node's appends under way.
   if (!st.writing())
-    return self->delegate(st.replica, sync_atom::value, st.name, node, epoch, since);
+    return self->delegate(st.replica, sync_atom::value, st.name, node, epoch, since,
+                          offered_upto(st));
   auto rp = self->make_response_promise();
   st.handoffs.push_back({rp, epoch, since});
   return rp;

@@ -98,6 +98,7 @@ struct channel_state {
   std::vector<handoff> handoffs;
   bool adopting = false;               // appending another node's newer history
   bool resync = false;                 // a node came back: sync again once the writes are done
+  bool sequenced = false;              // has been the primary: its log may hold refused writes
 
   // --- follower ---
   caf::actor primary;

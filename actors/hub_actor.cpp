@@ -1,5 +1,6 @@
 #include "actors/hub_actor.hpp"
 
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -195,7 +196,8 @@ caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg, event
           const std::string& epoch, uint64_t since) {
         auto it = self->state.channels.find(channel);
         if (it == self->state.channels.end())
-          return self->delegate(self->state.replica, sync_atom::value, channel, node, epoch, since);
+          return self->delegate(self->state.replica, sync_atom::value, channel, node, epoch, since,
+                                std::numeric_limits<uint64_t>::max());
         ++it->second.forwarded;
         return self->delegate(it->second.actor, sync_atom::value, node, epoch, since);
       },

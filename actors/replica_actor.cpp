@@ -25,6 +25,7 @@ struct held_sync {
   std::string node;
   std::string epoch;
   uint64_t since = 0;
+  uint64_t upto = 0;
 };
 
 struct replica_state {
@@ -100,11 +101,12 @@ caf::behavior replica_behavior(replica* self, event_log* log, std::string node) 
       [=](replicate_atom, replica_batch& b) { return replicate(self, b); },
       [=](view_atom, view_ptr& v) { self->state.view = std::move(v); },
       [=](sync_atom, const std::string& channel, const std::string& node,
-          const std::string& epoch, uint64_t since) -> caf::result<sync_reply> {
+          const std::string& epoch, uint64_t since, uint64_t upto) -> caf::result<sync_reply> {
         auto& st = self->state;
-        if (!appending(st, channel)) return read_for_sync(*st.log, channel, st.node, epoch, since);
+        if (!appending(st, channel))
+          return read_for_sync(*st.log, channel, st.node, epoch, since, upto);
         auto rp = self->make_response_promise();
-        st.held[channel].push_back({rp, node, epoch, since});
+        st.held[channel].push_back({rp, node, epoch, since, upto});
         return rp;
       },
       [=](appended_atom, uint64_t ticket, const std::string& error) {
@@ -120,7 +122,7 @@ caf::behavior replica_behavior(replica* self, event_log* log, std::string node) 
         auto h = st.held.find(q.channel);
         if (h == st.held.end() || appending(st, q.channel)) return;
         for (auto& s : h->second)
-          s.rp.deliver(read_for_sync(*st.log, q.channel, st.node, s.epoch, s.since));
+          s.rp.deliver(read_for_sync(*st.log, q.channel, st.node, s.epoch, s.since, s.upto));
         st.held.erase(h);
       },
   };
@@ -129,16 +131,17 @@ caf::behavior replica_behavior(replica* self, event_log* log, std::string node) 
 }  // namespace
 
 sync_reply read_for_sync(event_log& log, const std::string& channel, const std::string& node,
-                         const std::string& epoch, uint64_t since) {
+                         const std::string& epoch, uint64_t since, uint64_t upto) {
   sync_reply r;
   r.node = node;
   auto meta = log.peek(channel);
   if (!meta) return r;
   r.epoch = meta->epoch;
-  r.last_event_id = meta->last_event_id;
-  if (meta->last_event_id > since || meta->epoch != epoch) {
+  r.last_event_id = std::min(meta->last_event_id, upto);
+  if (r.last_event_id > since || meta->epoch != epoch) {
     r.records = log.read_after(channel, meta->epoch == epoch ? since : 0,
                                std::numeric_limits<std::size_t>::max());
+    while (!r.records.empty() && r.records.back().event_id > upto) r.records.pop_back();
     r.dedup = log.recent_dedup(channel, now_ms());
   }
   return r;
