@@ -5,7 +5,6 @@
 #include "actors/channel_state.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
-#include "core/time.hpp"
 
 namespace sb {
 
@@ -172,7 +171,9 @@ caf::behavior waiting(channel_actor* self) { return common(self); }
 caf::behavior running(channel_actor* self) {
   using any = caf::result<caf::message>;
   auto primary = [=] { return self->state.role == channel_role::primary; };
-  return common(self).or_else(
+  // The hot messages (publish, join, typing) come first: a behaviour tries
+  // its handlers in order.
+  caf::message_handler own{
       [=](join_atom, join_request& req) {
         ++self->state.forwarded;
         return join(self, req);
@@ -252,19 +253,10 @@ caf::behavior running(channel_actor* self) {
       },
       // From the primary (the follower's side).
       [=](push_atom, typing_atom, const user_ref& user, bool is_typing) {
-        auto f = wire::typing(self->state.name, user, is_typing);
-        for (auto& m : self->state.members)
-          if (m.user.id != user.id) m.out->send(f);
+        send_to_others(self->state, user.id, wire::typing(self->state.name, user, is_typing));
       },
       [=](push_atom, presence_atom, const user_ref& user, bool joined, int64_t at_ms) {
-        auto& st = self->state;
-        if (joined)
-          st.known[user.id] = user;
-        else
-          st.known.erase(user.id);
-        auto f = wire::membership(joined, st.name, user, at_ms);
-        for (auto& m : st.members)
-          if (m.user.id != user.id) m.out->send(f);
+        show_presence(self->state, user, joined, at_ms);
       },
       [=](presence_atom, tick_atom) { settle_presence(self); },
       [=](replay_atom) { request_replays(self); },
@@ -274,7 +266,8 @@ caf::behavior running(channel_actor* self) {
           log::debug("channel_stop", {{"channel", self->state.name}});
           self->quit();
         }
-      });
+      }};
+  return own.or_else(common(self));
 }
 
 void channel(channel_actor* self, caf::actor hub, caf::actor replica, std::string name,
@@ -335,11 +328,7 @@ void check_owner(channel_actor* self) {
       return;
     }
     log::info("channel_moves", {{"channel", st.name}, {"to", owner.id}});
-    st.resync = false;
-    st.handed_to = owner.id;
-    st.handed_at_ms = now_ms();
-    st.followers.clear();
-    start_follower(self);
+    hand_over(self, owner.id);
   } else if (mine) {
     start_primary(self);
   } else if (!st.primary || st.primary.node() != owner.hub.node()) {
@@ -369,25 +358,32 @@ std::map<std::string, wire::presence_entry> local_presence(const channel_state& 
   return out;
 }
 
-void announce(channel_actor* self, const user_ref& user, bool joined, int64_t at_ms) {
-  auto& st = self->state;
+void send_to_others(channel_state& st, const std::string& user_id, const frame_ptr& f) {
+  for (auto& m : st.members)
+    if (m.user.id != user_id) m.out->send(f);
+}
+
+void show_presence(channel_state& st, const user_ref& user, bool joined, int64_t at_ms) {
   if (joined)
     st.known[user.id] = user;
   else
     st.known.erase(user.id);
+  if (st.ns.presence) send_to_others(st, user.id, wire::membership(joined, st.name, user, at_ms));
+}
+
+void announce(channel_actor* self, const user_ref& user, bool joined, int64_t at_ms) {
+  auto& st = self->state;
+  show_presence(st, user, joined, at_ms);
   if (!st.ns.presence) return;
-  auto f = wire::membership(joined, st.name, user, at_ms);
-  for (auto& m : st.members)
-    if (m.user.id != user.id) m.out->send(f);
-  for (auto& fl : st.followers) self->send(fl.actor, push_atom::value, presence_atom::value, user, joined, at_ms);
+  for (auto& fl : st.followers)
+    self->send(fl.actor, push_atom::value, presence_atom::value, user, joined, at_ms);
 }
 
 void send_typing(channel_actor* self, const user_ref& user, bool is_typing) {
   auto& st = self->state;
-  auto f = wire::typing(st.name, user, is_typing);
-  for (auto& m : st.members)
-    if (m.user.id != user.id) m.out->send(f);
-  for (auto& fl : st.followers) self->send(fl.actor, push_atom::value, typing_atom::value, user, is_typing);
+  send_to_others(st, user.id, wire::typing(st.name, user, is_typing));
+  for (auto& fl : st.followers)
+    self->send(fl.actor, push_atom::value, typing_atom::value, user, is_typing);
 }
 
 caf::actor spawn_channel(caf::event_based_actor* parent, caf::actor hub, caf::actor replica,

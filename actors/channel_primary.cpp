@@ -442,6 +442,17 @@ void primary_view_changed(channel_actor* self) {
   }
 }
 
+// This primary stops sequencing and follows `node`, the new owner; the
+// writes under way still finish (and are handed over).
+void hand_over(channel_actor* self, const std::string& node) {
+  auto& st = self->state;
+  st.resync = false;
+  st.handed_to = node;
+  st.handed_at_ms = now_ms();
+  st.followers.clear();
+  start_follower(self);
+}
+
 caf::result<caf::message> sync_requested(channel_actor* self, const std::string& node,
                                        const std::string& epoch, uint64_t since) {
   auto& st = self->state;
@@ -450,11 +461,7 @@ caf::result<caf::message> sync_requested(channel_actor* self, const std::string&
     // under way, then give it everything.
     log::info("channel_handover", {{"channel", st.name}, {"to", node},
                                    {"last_event_id", st.assigned_id}});
-    st.handed_to = node;
-    st.handed_at_ms = now_ms();
-    st.resync = false;
-    st.followers.clear();
-    start_follower(self);
+    hand_over(self, node);
   }
   // The replica actor answers: it waits for this node's appends under way.
   if (!st.writing())

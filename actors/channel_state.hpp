@@ -128,6 +128,11 @@ void become_running(channel_actor* self);
 void check_owner(channel_actor* self);
 void become_waiting(channel_actor* self);
 std::map<std::string, wire::presence_entry> local_presence(const channel_state& st);
+// Sends `f` to every member but `user_id`'s own connections.
+void send_to_others(channel_state& st, const std::string& user_id, const frame_ptr& f);
+// Notes that the members were told `user` joined (or left), and tells this node's.
+void show_presence(channel_state& st, const user_ref& user, bool joined, int64_t at_ms);
+// The primary's side: the same, and to every follower.
 void announce(channel_actor* self, const user_ref& user, bool joined, int64_t at_ms);
 void send_typing(channel_actor* self, const user_ref& user, bool is_typing);
 void fan_out(channel_state& st, uint64_t id, const frame_ptr& live, const std::string& payload);
@@ -140,6 +145,7 @@ caf::result<caf::message> publish(channel_actor* self, draft& d);
 void on_appended(channel_actor* self, const std::string& error);
 void on_replica_retry(channel_actor* self, uint64_t write_no);
 void primary_view_changed(channel_actor* self);
+void hand_over(channel_actor* self, const std::string& node);
 caf::result<caf::message> sync_requested(channel_actor* self, const std::string& node,
                                        const std::string& epoch, uint64_t since);
 follow_reply add_follower(channel_actor* self, const caf::actor& who, const std::string& node,
