@@ -255,16 +255,22 @@ class Server:
             return 0
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
+            if self.wait_exit(timeout) is None:
                 return None
         if self in _live_servers:
             _live_servers.remove(self)
         if self._log_file:
             self._log_file.close()
         return self.proc.returncode
+
+    def wait_exit(self, timeout):
+        """Waits for the process to exit; returns its exit code, or None after
+        killing it when it did not exit within `timeout` seconds."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
 
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:

@@ -124,21 +124,23 @@ class Cluster:
 
     def kill_all(self):
         for s in self.all:
-            if s.alive():
-                try:
-                    s.proc.send_signal(signal.SIGCONT)
-                except ProcessLookupError:
-                    pass
+            self._resume(s)
             s.kill()
 
     def stop_all(self):
         for s in self.all:
             if s.alive():
-                try:
-                    s.proc.send_signal(signal.SIGCONT)
-                except ProcessLookupError:
-                    pass
+                self._resume(s)
                 s.stop(10)
+
+    @staticmethod
+    def _resume(s):
+        """SIGCONT for a node a test may have stopped (SIGSTOP)."""
+        if s.alive():
+            try:
+                s.proc.send_signal(signal.SIGCONT)
+            except ProcessLookupError:
+                pass
 
     def cleanup(self):
         self.kill_all()
@@ -1234,7 +1236,7 @@ class ClusterFailureTest(ClusterBase):
         # Handed over before the clients were told to go.
         moved = await self.owner_of(cl, ch, observers=others, not_in={owner}, timeout=1.0)
         self.assertEqual(moved["epoch"], epoch)
-        rc = await asyncio.to_thread(self._wait_exit, draining, max(1, deadline - time.monotonic()))
+        rc = await asyncio.to_thread(draining.wait_exit, max(1, deadline - time.monotonic()))
         self.assertEqual(rc, 0, f"exit code after SIGTERM (took {time.monotonic() - t0:.1f}s)")
         await asyncio.sleep(1.0)
         await self.finish(tasks, stop)
@@ -1276,7 +1278,7 @@ class ClusterFailureTest(ClusterBase):
             node = cl[name]
             cl.down.add(name)
             node.proc.send_signal(signal.SIGTERM)
-            rc = await asyncio.to_thread(self._wait_exit, node, 20)
+            rc = await asyncio.to_thread(node.wait_exit, 20)
             self.assertEqual(rc, 0, f"{name} drains and exits 0")
             await asyncio.to_thread(cl.restart, name)
             await self.wait_states(list(cl.nodes.values()), {n: "up" for n in cl.names}, 15)
@@ -1294,14 +1296,6 @@ class ClusterFailureTest(ClusterBase):
         await asyncio.sleep(0.3)
         for f in fols:
             self.check_follower(f, events, epoch)
-
-    @staticmethod
-    def _wait_exit(srv, timeout):
-        try:
-            return srv.proc.wait(timeout)
-        except Exception:
-            srv.kill()
-            return None
 
     async def test_users_of_a_dead_node_leave(self):
         """kill -9 of node c: users whose only connection was on c get user_left

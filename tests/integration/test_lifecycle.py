@@ -38,16 +38,8 @@ class ShutdownTest(SBTestCase):
         srv.proc.send_signal(signal.SIGTERM)
         for c in (chat, upd, mux, health):
             await c.expect_close(1001, timeout=10)
-        rc = await asyncio.to_thread(self._wait, srv, 10)
+        rc = await asyncio.to_thread(srv.wait_exit, 10)
         self.assertEqual(rc, 0, f"exit code after SIGTERM (took {time.monotonic() - t0:.1f}s)")
-
-    @staticmethod
-    def _wait(srv, timeout):
-        try:
-            return srv.proc.wait(timeout)
-        except Exception:
-            srv.kill()
-            return None
 
     async def test_sigterm_idle_server_exits_0(self):
         srv = self.start_server(name="sigterm-idle")

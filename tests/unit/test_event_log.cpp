@@ -59,6 +59,31 @@ std::string submit(sb::event_log& log, sb::append_request r) {
   return p.get_future().get();
 }
 
+// A request that replaces `ch` (reset) or drops its events after `after`
+// (truncate), then continues from `last` in `epoch` with `records`.
+sb::append_request reset_request(const std::string& ch, const std::string& epoch, uint64_t last,
+                                 std::vector<sb::log_record> records = {}) {
+  sb::append_request r;
+  r.channel = ch;
+  r.epoch = epoch;
+  r.reset = true;
+  r.last_event_id = last;
+  r.records = std::move(records);
+  return r;
+}
+
+sb::append_request truncate_request(const std::string& ch, const std::string& epoch,
+                                    uint64_t after, uint64_t last,
+                                    std::vector<sb::log_record> records = {}) {
+  sb::append_request r;
+  r.channel = ch;
+  r.epoch = epoch;
+  r.truncate_after = after;
+  r.last_event_id = last;
+  r.records = std::move(records);
+  return r;
+}
+
 std::vector<uint64_t> ids_of(const std::vector<sb::log_record>& records) {
   std::vector<uint64_t> out;
   for (const auto& r : records) out.push_back(r.event_id);
@@ -229,12 +254,7 @@ TEST_CASE("event log: reset replaces a channel's events and frame ids, not its n
   REQUIRE(log->recent_dedup("room1", now).size() == 2);
 
   SUBCASE("with no records it continues from last_event_id in the new epoch") {
-    sb::append_request r;
-    r.channel = "room1";
-    r.epoch = "0123456789abcdef";
-    r.reset = true;
-    r.last_event_id = 42;
-    REQUIRE(submit(*log, std::move(r)).empty());
+    REQUIRE(submit(*log, reset_request("room1", "0123456789abcdef", 42)).empty());
     CHECK(log->read_after("room1", 0, 100).empty());
     CHECK_FALSE(log->get("room1", 1));
     CHECK(log->recent_dedup("room1", now).empty());
@@ -251,12 +271,8 @@ TEST_CASE("event log: reset replaces a channel's events and frame ids, not its n
   }
 
   SUBCASE("with records the channel becomes exactly those") {
-    sb::append_request r;
-    r.channel = "room1";
-    r.epoch = "fedcba9876543210";
-    r.reset = true;
-    r.last_event_id = 3;
-    r.records = {{2, 7000, "{\"n\":\"b\"}"}, {3, 7001, "{\"n\":\"c\"}"}};
+    auto r = reset_request("room1", "fedcba9876543210", 3,
+                           {{2, 7000, "{\"n\":\"b\"}"}, {3, 7001, "{\"n\":\"c\"}"}});
     r.dedup = {{"u:z", 3, now}};
     REQUIRE(submit(*log, std::move(r)).empty());
     auto all = log->read_after("room1", 0, 100);
@@ -279,12 +295,7 @@ TEST_CASE("event log: reset replaces a channel's events and frame ids, not its n
   }
 
   SUBCASE("of a channel never opened here it creates it") {
-    sb::append_request r;
-    r.channel = "room";
-    r.epoch = "00000000000000aa";
-    r.reset = true;
-    r.last_event_id = 9;
-    REQUIRE(submit(*log, std::move(r)).empty());
+    REQUIRE(submit(*log, reset_request("room", "00000000000000aa", 9)).empty());
     auto m = log->peek("room");
     REQUIRE(m);
     CHECK(m->epoch == "00000000000000aa");
@@ -327,12 +338,7 @@ TEST_CASE("event log: truncate_after drops the tail only, in this channel only")
   REQUIRE(append(*log, "room10", e10, 1, 10).empty());
 
   SUBCASE("with no records last_event_id becomes the meta's") {
-    sb::append_request r;
-    r.channel = "room1";
-    r.epoch = e1;
-    r.truncate_after = 6;
-    r.last_event_id = 6;
-    REQUIRE(submit(*log, std::move(r)).empty());
+    REQUIRE(submit(*log, truncate_request("room1", e1, 6, 6)).empty());
     CHECK(ids_of(log->read_after("room1", 0, 100)) == range(1, 6));
     CHECK(log->get("room1", 6));
     CHECK_FALSE(log->get("room1", 7));
@@ -351,13 +357,9 @@ TEST_CASE("event log: truncate_after drops the tail only, in this channel only")
   }
 
   SUBCASE("with records they replace the dropped tail") {
-    sb::append_request r;
-    r.channel = "room1";
-    r.epoch = e1;
-    r.truncate_after = 4;
-    r.last_event_id = 6;
-    r.records = {{5, 9000, "{\"theirs\":5}"}, {6, 9001, "{\"theirs\":6}"}};
-    REQUIRE(submit(*log, std::move(r)).empty());
+    REQUIRE(submit(*log, truncate_request("room1", e1, 4, 6,
+                                          {{5, 9000, "{\"theirs\":5}"}, {6, 9001, "{\"theirs\":6}"}}))
+                .empty());
     auto all = log->read_after("room1", 0, 100);
     CHECK(ids_of(all) == range(1, 6));
     REQUIRE(all.size() == 6);
@@ -369,12 +371,7 @@ TEST_CASE("event log: truncate_after drops the tail only, in this channel only")
   }
 
   SUBCASE("after 0 drops every event") {
-    sb::append_request r;
-    r.channel = "room1";
-    r.epoch = e1;
-    r.truncate_after = 0;
-    r.last_event_id = 0;
-    REQUIRE(submit(*log, std::move(r)).empty());
+    REQUIRE(submit(*log, truncate_request("room1", e1, 0, 0)).empty());
     CHECK(log->read_after("room1", 0, 100).empty());
     auto m = log->peek("room1");
     REQUIRE(m);
@@ -384,12 +381,7 @@ TEST_CASE("event log: truncate_after drops the tail only, in this channel only")
   }
 
   SUBCASE("after the last id drops nothing") {
-    sb::append_request r;
-    r.channel = "room1";
-    r.epoch = e1;
-    r.truncate_after = 10;
-    r.last_event_id = 10;
-    REQUIRE(submit(*log, std::move(r)).empty());
+    REQUIRE(submit(*log, truncate_request("room1", e1, 10, 10)).empty());
     CHECK(ids_of(log->read_after("room1", 0, 100)) == range(1, 10));
     CHECK(log->peek("room1")->last_event_id == 10);
   }
