@@ -122,6 +122,8 @@ void view_changed(channel_actor* self, view_ptr v) {
   st.view = std::move(v);
   if (st.role == channel_role::follower && !st.ready)
     follow(self);
+  else if (st.parked)
+    retry_sync(self);
   else
     check_owner(self);
 }
@@ -152,11 +154,16 @@ void linger_over(channel_actor* self) {
 caf::message_handler common(channel_actor* self) {
   return {
       [=](view_atom, view_ptr& v) { view_changed(self, std::move(v)); },
-      [=](sync_atom, const std::string& node, const std::string& epoch, uint64_t since) {
+      [=](sync_atom, const std::string& node, const log_position& asker) {
         ++self->state.forwarded;
-        return sync_requested(self, node, epoch, since);
+        return sync_requested(self, node, asker);
       },
-      [=](appended_atom, const std::string& error) { on_appended(self, error); },
+      [=](sync_atom, retry_atom) { retry_sync(self); },
+      [=](sync_atom, retry_atom, uint64_t write_no) { handoff_deadline(self, write_no); },
+      [=](appended_atom, const std::string& error) { on_adopted(self, error); },
+      [=](appended_atom, uint64_t write_no, const std::string& error) {
+        on_appended(self, write_no, error);
+      },
       [=](retry_atom, uint64_t write_no) { on_replica_retry(self, write_no); },
       [=](follow_atom) { follow(self); },
       [=](push_atom, const std::string& epoch, std::vector<log_record>& records) {

@@ -165,6 +165,14 @@ void on_push(channel_actor* self, const std::string& epoch, std::vector<log_reco
     st.epoch = epoch;
     st.durable_id = 0;
   }
+  if (!records.empty() && records.front().event_id > st.durable_id + 1) {
+    // Events this node never got (the primary changed under it): follow
+    // again from the last one it has; the answer brings the rest.
+    log::warn("push_gap", {{"channel", st.name}, {"have", st.durable_id},
+                           {"got", records.front().event_id}});
+    start_follower(self);
+    return;
+  }
   deliver(st, records);
 }
 

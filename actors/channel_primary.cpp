@@ -65,6 +65,13 @@ std::vector<node_ref> missing_replicas(const channel_state& st) {
 }
 
 void maybe_complete(channel_actor* self);
+
+// This primary sequences the ids after its last durable one in term `t`.
+void start_term(channel_state& st, term_id t) {
+  st.term = std::move(t);
+  st.terms = begin_term(std::move(st.terms), st.term, st.durable_id + 1);
+  st.established = !st.view || st.view->copies() <= 1;
+}
 void answer_handoffs(channel_actor* self);
 
 // Fails every publish not yet acknowledged and gives their ids back.
@@ -76,11 +83,15 @@ void fail_writes(channel_actor* self) {
                std::make_move_iterator(st.pending.end()));
   st.pending.clear();
   ++st.write_no;
+  st.deferred.reset();
   for (auto& p : batch) {
     if (!p.dedup_key.empty()) st.sent_ids.forget(p.dedup_key);
     for (auto& w : p.waiters) w.deliver(make_error(sb_error::storage_failed));
   }
   st.assigned_id = st.durable_id;
+  // The failed events may be on some disks: the ids given out again must be
+  // in a new term, or two logs could hold different events under one (term, id).
+  start_term(st, term_id{st.term.n + 1, st.cfg->node_id});
 }
 
 // A replica knows another owner: this node was cut off and the channel
@@ -96,29 +107,68 @@ void abandon_write(channel_actor* self, const std::string& replica) {
   answer_handoffs(self);
 }
 
-void send_replicas(channel_actor* self) {
+uint64_t last_of(const replica_batch& b) {
+  return b.records.empty() ? b.after : b.records.back().event_id;
+}
+
+void replicate_to(channel_actor* self, const node_ref& n, const replica_batch& b);
+
+// A replica's log agrees with this one only up to `have`: it gets the
+// events after that first (they are all on the local disk).
+void catch_up(channel_actor* self, const node_ref& n, uint64_t have) {
+  auto& st = self->state;
+  auto b = st.replicating;
+  auto older = st.log->read_after(st.name, have, b.after - have);
+  while (!older.empty() && older.back().event_id > b.after) older.pop_back();
+  log::info("replica_catch_up", {{"channel", st.name}, {"replica", n.id}, {"after", have},
+                                 {"events", older.size()}});
+  b.records.insert(b.records.begin(), std::make_move_iterator(older.begin()),
+                   std::make_move_iterator(older.end()));
+  b.after = have;
+  replicate_to(self, n, b);
+}
+
+void replicate_to(channel_actor* self, const node_ref& n, const replica_batch& b) {
   auto& st = self->state;
   auto write_no = st.write_no;
-  for (auto& n : missing_replicas(st)) {
-    self->request(n.hub, st.cfg->cluster.dead_after, replicate_atom::value, st.replicating)
-        .then(
-            [=](uint64_t) {
-              if (self->state.write_no != write_no) return;
+  auto last = last_of(b);
+  bool caught_up = b.after < st.replicating.after;
+  self->request(n.hub, st.cfg->cluster.dead_after, replicate_atom::value, b)
+      .then(
+          [=](uint64_t have) {
+            if (self->state.write_no != write_no) return;
+            if (have >= last) {
               self->state.copies.insert(n.id);
               maybe_complete(self);
-            },
-            [=](caf::error& e) {
-              if (self->state.write_no != write_no) return;
-              if (e == make_error(sb_error::not_owner)) {
-                abandon_write(self, n.id);
-                return;
-              }
-              log::warn("replicate_failed", {{"channel", self->state.name}, {"replica", n.id},
-                                             {"why", to_string(e)}});
+            } else if (!caught_up) {
+              catch_up(self, n, have);
+            } else {
+              log::warn("replica_catch_up_failed", {{"channel", self->state.name},
+                                                    {"replica", n.id}, {"have", have}});
               self->delayed_send(self, self->state.cfg->cluster.heartbeat_interval,
                                  retry_atom::value, write_no);
-            });
-  }
+            }
+          },
+          [=](caf::error& e) {
+            if (self->state.write_no != write_no) return;
+            if (e == make_error(sb_error::not_owner)) {
+              abandon_write(self, n.id);
+              return;
+            }
+            log::warn("replicate_failed", {{"channel", self->state.name}, {"replica", n.id},
+                                           {"why", to_string(e)}});
+            self->delayed_send(self, self->state.cfg->cluster.heartbeat_interval,
+                               retry_atom::value, write_no);
+          });
+}
+
+void send_replicas(channel_actor* self) {
+  for (auto& n : missing_replicas(self->state)) replicate_to(self, n, self->state.replicating);
+}
+
+void append_local(channel_actor* self, append_request req) {
+  if (!self->state.log->append(std::move(req)))
+    on_appended(self, self->state.write_no, "the event log's queue is full");
 }
 
 // Hands everything pending to the log and to the replicas, unless a write
@@ -139,18 +189,35 @@ void flush(channel_actor* self) {
       req.rewrites.push_back({p.tombstone->event_id, p.tombstone->timestamp_ms,
                               wire::payload_of(wire::stored_event(*p.tombstone))});
   }
-  ++st.write_no;
+  req.terms = st.terms;
+  auto write_no = ++st.write_no;
   st.written = false;
   st.copies.clear();
   if (st.view && st.view->copies() > 1) {
-    st.replicating =
-        replica_batch{st.cfg->node_id, st.name, st.epoch, req.records, req.dedup, req.rewrites};
+    st.replicating = replica_batch{st.cfg->node_id, st.name,   st.epoch,   st.term,
+                                   st.terms,        st.durable_id, req.records, req.dedup,
+                                   req.rewrites};
     send_replicas(self);
   }
-  req.done = [h = caf::actor{self}](const std::string& error) {
-    caf::anon_send(h, appended_atom::value, error);
+  req.done = [h = caf::actor{self}, write_no](const std::string& error) {
+    caf::anon_send(h, appended_atom::value, write_no, error);
   };
-  if (!st.log->append(std::move(req))) on_appended(self, "the event log's queue is full");
+  // A new term reaches the replicas before this log: were this node to die
+  // first, its events must not outrank theirs (see cluster/term_history.hpp).
+  if (!st.established) {
+    st.deferred = std::move(req);
+    maybe_complete(self);
+    return;
+  }
+  append_local(self, std::move(req));
+}
+
+// Sends durable events once to every follower node.
+void push(channel_actor* self, std::vector<log_record> records) {
+  auto& st = self->state;
+  if (st.followers.empty() || records.empty()) return;
+  auto msg = caf::make_message(push_atom::value, st.epoch, std::move(records));
+  for (auto& f : st.followers) self->send(f.actor, msg);
 }
 
 void remember(channel_state& st, cached_event ev) {
@@ -160,7 +227,8 @@ void remember(channel_state& st, cached_event ev) {
 
 // What this node offers a new owner: once it has been the primary, only
 // what it acknowledged; a write refused by the replicas may still be on its
-// disk.
+// disk (the replica actor applies this only to a log that ends in one of
+// this node's own terms).
 uint64_t offered_upto(const channel_state& st) {
   return st.sequenced ? st.durable_id : std::numeric_limits<uint64_t>::max();
 }
@@ -169,8 +237,7 @@ void answer_handoffs(channel_actor* self) {
   auto& st = self->state;
   if (st.writing()) return;
   for (auto& h : st.handoffs)
-    h.rp.delegate(st.replica, sync_atom::value, st.name, st.cfg->node_id, h.epoch, h.since,
-                  offered_upto(st));
+    h.rp.delegate(st.replica, sync_atom::value, st.name, h.asker, offered_upto(st));
   st.handoffs.clear();
   if (st.resync && st.role == channel_role::primary) start_primary(self);
 }
@@ -202,10 +269,9 @@ void complete(channel_actor* self) {
       records.push_back({p.ev.e.event_id, p.ev.e.timestamp_ms, wire::payload_of(p.ev.live)});
     remember(st, std::move(p.ev));
   }
-  if (!st.followers.empty()) {
-    auto msg = caf::make_message(push_atom::value, st.epoch, std::move(records));
-    for (auto& f : st.followers) self->send(f.actor, msg);
-  }
+  push(self, std::move(records));
+  log::debug("events_acked", {{"channel", st.name}, {"first", batch.front().ev.e.event_id},
+                              {"last", st.durable_id}, {"term", st.term.n}});
   metrics::node().events_stored += batch.size();
   metrics::node().frames_delivered += delivered;
   flush(self);
@@ -215,44 +281,60 @@ void complete(channel_actor* self) {
 
 void maybe_complete(channel_actor* self) {
   auto& st = self->state;
-  if (st.inflight.empty() || !st.written) return;
+  if (st.inflight.empty()) return;
   if (st.view && st.copies.size() + 1 < st.view->copies()) return;
-  complete(self);
+  if (st.deferred) {
+    st.established = true;
+    auto req = std::move(*st.deferred);
+    st.deferred.reset();
+    append_local(self, std::move(req));
+    return;
+  }
+  if (st.written) complete(self);
 }
 
-// Chooses whose history to continue: the node with the newest event. On a
-// tie this node keeps its own. `since` is where this node's history is
-// trusted up to: its last event, or when it syncs again after a replica
-// refused it, its last acknowledged one (anything after that goes).
-void adopt(channel_actor* self, std::vector<sync_reply> replies, uint64_t since, bool resyncing) {
+// Chooses whose history to continue: the newest (last event's term, then
+// length), this node's own on a tie; keeps the events both agree on and
+// takes the rest. When this node syncs again after a replica refused it,
+// it offered only what it acknowledged (`claim`): the rest goes.
+void adopt(channel_actor* self, std::vector<sync_reply> replies) {
   auto& st = self->state;
+  const auto& claim = st.claim;
   auto mine = st.log->peek(st.name);
-  uint64_t my_last = resyncing ? since : mine ? mine->last_event_id : 0;
+  st.newest_seen = mine ? newest_term(mine->terms) : term_id{};
   const sync_reply* best = nullptr;
-  for (auto& r : replies)
-    if (!r.epoch.empty() && r.last_event_id > (best ? best->last_event_id : my_last)) best = &r;
-  bool refused_tail = resyncing && mine && mine->last_event_id > since;
-  if (!best && mine && !refused_tail) {
+  for (auto& r : replies) {
+    st.newest_seen = std::max(st.newest_seen, r.newest);
+    if (r.epoch.empty()) continue;
+    if (best ? newer(r.terms, r.last_event_id, best->terms, best->last_event_id)
+             : newer(r.terms, r.last_event_id, claim.terms, claim.last_event_id))
+      best = &r;
+  }
+  bool cut_tail = st.claim_cut && mine && mine->last_event_id > claim.last_event_id;
+  if (!best && mine && !cut_tail) {
     open_as_primary(self);
     return;
   }
   append_request req;
   req.channel = st.name;
-  if (!best && refused_tail) {
-    log::info("channel_truncate", {{"channel", st.name}, {"after", since},
-                                   {"had", mine->last_event_id}});
-    req.epoch = mine->epoch;
-    req.last_event_id = since;
-    req.truncate_after = since;
-  } else if (best) {
+  if (best) {
     log::info("channel_adopt", {{"channel", st.name}, {"from", best->node}, {"epoch", best->epoch},
-                                {"last_event_id", best->last_event_id}, {"had", my_last}});
+                                {"last_event_id", best->last_event_id}, {"agreed", best->agreed},
+                                {"had", claim.last_event_id}});
     req.epoch = best->epoch;
     req.reset = !mine || mine->epoch != best->epoch;
     req.last_event_id = best->last_event_id;
     req.records = std::move(best->records);
     req.dedup = std::move(best->dedup);
-    if (resyncing && !req.reset) req.truncate_after = since;
+    req.terms = std::move(best->terms);
+    if (!req.reset && mine->last_event_id > best->agreed) req.truncate_after = best->agreed;
+  } else if (cut_tail) {
+    log::info("channel_truncate", {{"channel", st.name}, {"after", claim.last_event_id},
+                                   {"had", mine->last_event_id}});
+    req.epoch = mine->epoch;
+    req.last_event_id = claim.last_event_id;
+    req.truncate_after = claim.last_event_id;
+    req.terms = claim.terms;
   } else {
     req.epoch = st.log->open(st.name).epoch;  // a new channel
   }
@@ -260,15 +342,56 @@ void adopt(channel_actor* self, std::vector<sync_reply> replies, uint64_t since,
   req.done = [h = caf::actor{self}](const std::string& error) {
     caf::anon_send(h, appended_atom::value, error);
   };
-  if (!st.log->append(std::move(req))) on_appended(self, "the event log's queue is full");
+  if (!st.log->append(std::move(req))) on_adopted(self, "the event log's queue is full");
 }
 
-void finish_adopting(channel_actor* self, const std::string& error) {
+// Whether a peer that did not answer the sync is still up: its history may
+// hold acknowledged events no other node has, so the sync must wait for it.
+bool still_up(const channel_state& st, const std::vector<std::string>& silent) {
+  if (!st.view) return false;
+  for (auto& id : silent)
+    for (auto& p : st.view->peers)
+      if (p.id == id) return true;
+  return false;
+}
+
+// Asks every peer what it holds of the channel, then adopts.
+void sync_with_peers(channel_actor* self) {
   auto& st = self->state;
-  st.adopting = false;
-  if (!error.empty())
-    log::error("channel_adopt_failed", {{"channel", st.name}, {"why", error}});
-  open_as_primary(self);
+  struct tally {
+    std::vector<sync_reply> replies;
+    std::vector<std::string> silent;
+    std::size_t waiting = 0;
+  };
+  st.claim = {};
+  if (auto mine = st.log->peek(st.name)) {
+    st.claim.epoch = mine->epoch;
+    st.claim.last_event_id = st.claim_cut ? st.durable_id : mine->last_event_id;
+    st.claim.terms = cut_after(std::move(mine->terms), st.claim.last_event_id);
+  }
+  auto t = std::make_shared<tally>();
+  t->waiting = st.view->peers.size();
+  auto sync_no = ++st.sync_no;
+  auto done = [=] {
+    if (--t->waiting > 0 || self->state.sync_no != sync_no) return;
+    if (!still_up(self->state, t->silent)) {
+      adopt(self, std::move(t->replies));
+      return;
+    }
+    log::warn("sync_retry", {{"channel", self->state.name}, {"silent", t->silent.front()}});
+    self->delayed_send(self, self->state.cfg->cluster.heartbeat_interval, sync_atom::value,
+                       retry_atom::value);
+  };
+  for (auto& peer : st.view->peers)
+    self->request(peer.hub, st.cfg->cluster.dead_after, sync_atom::value, st.name, st.view->self,
+                  st.claim)
+        .then([=](sync_reply& r) { t->replies.push_back(std::move(r)); done(); },
+              [=](caf::error& e) {
+                log::warn("sync_failed", {{"channel", self->state.name}, {"peer", peer.id},
+                                          {"why", to_string(e)}});
+                t->silent.push_back(peer.id);
+                done();
+              });
 }
 
 // A replay's events after `since`, oldest first, as log records (`on_record`)
@@ -306,62 +429,77 @@ frame_ptr replay_frame(cached_event& c) {
 
 }  // namespace
 
+// With no peer to sync from, a node that could not acknowledge anything
+// alone waits for one: opening from its own log, it might take a newer term
+// than the owner it does not see yet and overwrite that owner's events.
+void open_or_park(channel_actor* self) {
+  auto& st = self->state;
+  st.parked = st.view && st.view->copies() > 1;
+  if (st.parked) {
+    log::info("channel_waits_for_peers", {{"channel", st.name}});
+    return;
+  }
+  open_as_primary(self);
+}
+
 void start_primary(channel_actor* self) {
   auto& st = self->state;
-  bool resyncing = st.resync && st.role == channel_role::primary;
+  st.claim_cut = st.resync && st.role == channel_role::primary;
   st.resync = false;
   st.role = channel_role::primary;
   st.presence = local_presence(st);
-  if (!st.view || st.view->peers.empty()) {
-    open_as_primary(self);
-    return;
-  }
   st.ready = false;
   become_waiting(self);
-  auto mine = st.log->peek(st.name);
-  std::string epoch = mine ? mine->epoch : std::string{};
-  uint64_t since = resyncing ? st.durable_id : mine ? mine->last_event_id : 0;
-  struct tally {
-    std::vector<sync_reply> replies;
-    std::size_t waiting = 0;
-  };
-  auto t = std::make_shared<tally>();
-  t->waiting = st.view->peers.size();
-  auto done = [=] {
-    if (--t->waiting == 0) adopt(self, std::move(t->replies), since, resyncing);
-  };
-  for (auto& peer : st.view->peers)
-    self->request(peer.hub, st.cfg->cluster.dead_after, sync_atom::value, st.name, st.view->self,
-                  epoch, since)
-        .then([=](sync_reply& r) { t->replies.push_back(std::move(r)); done(); },
-              [=](caf::error& e) {
-                log::warn("sync_failed", {{"channel", self->state.name}, {"peer", peer.id},
-                                          {"why", to_string(e)}});
-                done();
-              });
+  if (!st.view || st.view->peers.empty())
+    open_or_park(self);
+  else
+    sync_with_peers(self);
+}
+
+// A peer was silent and is still up: ask again, unless the channel has
+// meanwhile moved to another node.
+void retry_sync(channel_actor* self) {
+  auto& st = self->state;
+  st.parked = false;
+  if (st.role != channel_role::primary || st.ready || st.adopting) return;
+  if (st.view && !st.view->owners.empty() && st.view->rank(st.name).front().id != st.cfg->node_id) {
+    start_follower(self);
+    return;
+  }
+  if (!st.view || st.view->peers.empty())
+    open_or_park(self);
+  else
+    sync_with_peers(self);
 }
 
 // Opens the channel from the local log and starts taking publishes.
 void open_as_primary(channel_actor* self) {
   auto& st = self->state;
   auto meta = st.log->open(st.name);
-  // A follower taking over has members that may not have had the last
-  // events the old primary made durable (here as its replica) before it died.
-  if (meta.epoch == st.epoch && meta.last_event_id > st.durable_id && !st.members.empty())
-    deliver(st, st.log->read_after(st.name, st.durable_id, meta.last_event_id - st.durable_id));
+  // Events this node adopted (a follower taking over: the last ones the old
+  // primary made durable here as its replica) may not have reached the
+  // members, nor the followers.
+  if (meta.epoch == st.epoch && meta.last_event_id > st.durable_id) {
+    auto missed = st.log->read_after(st.name, st.durable_id, meta.last_event_id - st.durable_id);
+    deliver(st, missed);
+    push(self, std::move(missed));
+  }
   st.epoch = meta.epoch;
   st.durable_id = st.assigned_id = meta.last_event_id;
+  st.terms = std::move(meta.terms);
+  start_term(st, term_id{std::max(newest_term(st.terms), st.newest_seen).n + 1, st.cfg->node_id});
   take_over_replays(self);
   st.recent.clear();
   st.sent_ids = dedup_window{10 * 60 * 1000};
   auto now = now_ms();
-  for (auto& d : st.log->recent_dedup(st.name, now)) st.sent_ids.remember(d.key, d.event_id, d.at_ms);
+  for (auto& d : st.log->recent_dedup(st.name, now))
+    if (d.event_id <= st.durable_id) st.sent_ids.remember(d.key, d.event_id, d.at_ms);
   st.role = channel_role::primary;
   st.sequenced = true;
   st.primary = nullptr;
   st.handed_to.clear();
   log::debug("channel_primary", {{"channel", st.name}, {"epoch", st.epoch},
-                                 {"last_event_id", st.durable_id}});
+                                 {"last_event_id", st.durable_id}, {"term", st.term.n}});
   if (!st.known.empty()) {
     auto grace = std::max<caf::timespan>(std::chrono::milliseconds(500),
                                          4 * st.cfg->cluster.heartbeat_interval);
@@ -401,12 +539,16 @@ caf::result<caf::message> publish(channel_actor* self, draft& d) {
   return rp;
 }
 
-void on_appended(channel_actor* self, const std::string& error) {
+void on_adopted(channel_actor* self, const std::string& error) {
   auto& st = self->state;
-  if (st.adopting) {
-    finish_adopting(self, error);
-    return;
-  }
+  st.adopting = false;
+  if (!error.empty()) log::error("channel_adopt_failed", {{"channel", st.name}, {"why", error}});
+  open_as_primary(self);
+}
+
+void on_appended(channel_actor* self, uint64_t write_no, const std::string& error) {
+  auto& st = self->state;
+  if (write_no != st.write_no) return;  // a write that failed meanwhile
   if (error.empty()) {
     st.written = true;
     maybe_complete(self);
@@ -454,7 +596,7 @@ void hand_over(channel_actor* self, const std::string& node) {
 }
 
 caf::result<caf::message> sync_requested(channel_actor* self, const std::string& node,
-                                       const std::string& epoch, uint64_t since) {
+                                         const log_position& asker) {
   auto& st = self->state;
   if (st.role == channel_role::primary && (st.ready || st.resync)) {
     // Another node takes the channel over: stop sequencing, finish what is
@@ -465,11 +607,23 @@ caf::result<caf::message> sync_requested(channel_actor* self, const std::string&
   }
   // The replica actor answers: it waits for this node's appends under way.
   if (!st.writing())
-    return self->delegate(st.replica, sync_atom::value, st.name, node, epoch, since,
-                          offered_upto(st));
+    return self->delegate(st.replica, sync_atom::value, st.name, asker, offered_upto(st));
   auto rp = self->make_response_promise();
-  st.handoffs.push_back({rp, epoch, since});
+  st.handoffs.push_back({rp, asker});
+  // Writes stuck on a replica must not hold the new owner up until its
+  // request times out: they fail first.
+  self->delayed_send(self, st.cfg->cluster.dead_after / 2, sync_atom::value, retry_atom::value,
+                     st.write_no);
   return rp;
+}
+
+void handoff_deadline(channel_actor* self, uint64_t write_no) {
+  auto& st = self->state;
+  if (st.write_no != write_no || st.handoffs.empty() || !st.writing()) return;
+  log::warn("handoff_writes_failed", {{"channel", st.name},
+                                      {"events", st.inflight.size() + st.pending.size()}});
+  fail_writes(self);
+  answer_handoffs(self);
 }
 
 follow_reply add_follower(channel_actor* self, const caf::actor& who, const std::string& node,

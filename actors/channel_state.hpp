@@ -14,6 +14,7 @@
 #include <boost/container/deque.hpp>
 
 #include "actors/messages.hpp"
+#include "cluster/term_history.hpp"
 #include "core/config.hpp"
 #include "core/dedup_window.hpp"
 
@@ -43,8 +44,7 @@ struct follower {
 // A new owner's sync request, answered once no write is under way here.
 struct handoff {
   caf::response_promise rp;
-  std::string epoch;
-  uint64_t since = 0;
+  log_position asker;
 };
 
 // A member of a follower waiting for its replay page from the primary.
@@ -90,6 +90,14 @@ struct channel_state {
   std::vector<pending_event> pending;   // not yet handed to the log
   std::vector<pending_event> inflight;  // being written and replicated
   dedup_window sent_ids{10 * 60 * 1000};
+  term_id term;                        // this primary's
+  term_history terms;                  // the log's, this primary's term included
+  term_id newest_seen;                 // the newest term the last sync heard of
+  bool established = false;            // replicas took this term: the local log may too
+  std::optional<append_request> deferred;  // the local append waiting for that
+  uint64_t sync_no = 0;                // the sync under way (a retry replaces it)
+  log_position claim;                  // what this node offered in it
+  bool claim_cut = false;              // ...cut back to what it acknowledged
   uint64_t write_no = 0;               // the write under way, to match replica answers
   bool written = false;                // the write under way is on the local disk
   std::set<std::string> copies;        // replicas that have the write under way
@@ -97,6 +105,7 @@ struct channel_state {
   std::vector<follower> followers;
   std::vector<handoff> handoffs;
   bool adopting = false;               // appending another node's newer history
+  bool parked = false;                 // no peer to sync from yet (see open_or_park)
   bool resync = false;                 // a node came back: sync again once the writes are done
   bool sequenced = false;              // has been the primary: its log may hold refused writes
 
@@ -142,12 +151,15 @@ bool wants(const std::vector<std::string>& types, const event& e);
 void start_primary(channel_actor* self);
 void open_as_primary(channel_actor* self);
 caf::result<caf::message> publish(channel_actor* self, draft& d);
-void on_appended(channel_actor* self, const std::string& error);
+void on_adopted(channel_actor* self, const std::string& error);
+void on_appended(channel_actor* self, uint64_t write_no, const std::string& error);
 void on_replica_retry(channel_actor* self, uint64_t write_no);
+void retry_sync(channel_actor* self);
+void handoff_deadline(channel_actor* self, uint64_t write_no);
 void primary_view_changed(channel_actor* self);
 void hand_over(channel_actor* self, const std::string& node);
 caf::result<caf::message> sync_requested(channel_actor* self, const std::string& node,
-                                       const std::string& epoch, uint64_t since);
+                                         const log_position& asker);
 follow_reply add_follower(channel_actor* self, const caf::actor& who, const std::string& node,
                           uint64_t since, const std::string& epoch,
                           const std::vector<wire::presence_entry>& users);

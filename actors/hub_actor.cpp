@@ -193,13 +193,18 @@ caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg, event
                               users);
       },
       [=](sync_atom, const std::string& channel, const std::string& node,
-          const std::string& epoch, uint64_t since) {
+          const log_position& asker) -> caf::result<caf::message> {
+        // Only a node that agrees who owns the channel answers: having
+        // answered, its replica refuses every other node's writes.
+        auto& view = self->state.view;
+        if (view && !view->owners.empty() && view->rank(channel).front().id != node)
+          return make_error(sb_error::not_owner);
         auto it = self->state.channels.find(channel);
         if (it == self->state.channels.end())
-          return self->delegate(self->state.replica, sync_atom::value, channel, node, epoch, since,
+          return self->delegate(self->state.replica, sync_atom::value, channel, asker,
                                 std::numeric_limits<uint64_t>::max());
         ++it->second.forwarded;
-        return self->delegate(it->second.actor, sync_atom::value, node, epoch, since);
+        return self->delegate(it->second.actor, sync_atom::value, node, asker);
       },
       [=](replicate_atom, replica_batch& b) {
         return self->delegate(self->state.replica, replicate_atom::value, std::move(b));

@@ -18,7 +18,7 @@
 //   follower channel --publish/typing/presence/history/replay--> primary
 //   primary --push (durable events, typing, user_joined/left)--> each follower, once per node
 //   primary --replicate (replica_batch)--> each replica's hub --> its event log
-//   new primary --sync--> every other node's hub (or channel) -> sync_reply
+//   new primary --sync (log_position)--> every other node's hub (or channel) -> sync_reply
 //   user actor --claim/count--> counting node's hub --> its user actor (cluster-wide connection limit)
 #pragma once
 
@@ -142,22 +142,38 @@ struct cluster_view {
 
 using view_ptr = std::shared_ptr<const cluster_view>;
 
-// A primary's events as a replica stores them.
+// A node's log of one channel, as a new owner compares it with the others'.
+struct log_position {
+  std::string epoch;  // empty: the node never had the channel
+  uint64_t last_event_id = 0;
+  std::vector<term_start> terms;
+};
+
+// A primary's events as a replica stores them. The replica appends them
+// only if its log holds the primary's events up to `after`; otherwise it
+// answers how far it does, and the primary sends it the rest first.
 struct replica_batch {
   std::string from;  // the primary's node
   std::string channel;
   std::string epoch;
+  term_id term;                   // the primary's: a replica refuses older terms
+  std::vector<term_start> terms;  // the primary's history, through these records
+  uint64_t after = 0;             // the records follow this id
   std::vector<log_record> records;
   std::vector<dedup_record> dedup;
   std::vector<log_record> rewrites;
 };
 
 // What a node holds of a channel, for a new owner choosing whose history
-// to continue: its position and its events after the asker's.
+// to continue: its position, how far it agrees with the asker's log, and
+// its events after that.
 struct sync_reply {
   std::string node;
   std::string epoch;
   uint64_t last_event_id = 0;  // 0 and no epoch: the node never had the channel
+  std::vector<term_start> terms;
+  term_id newest;       // the newest term this node knows of the channel
+  uint64_t agreed = 0;  // the asker's log holds the same events up to here
   std::vector<log_record> records;
   std::vector<dedup_record> dedup;
 };
@@ -279,15 +295,30 @@ typename Inspector::result_type inspect(Inspector& f, dedup_record& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, term_id& x) {
+  return f(caf::meta::type_name("term_id"), x.n, x.node);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, term_start& x) {
+  return f(caf::meta::type_name("term_start"), x.term, x.first_id);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, log_position& x) {
+  return f(caf::meta::type_name("log_position"), x.epoch, x.last_event_id, x.terms);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_batch& x) {
-  return f(caf::meta::type_name("replica_batch"), x.from, x.channel, x.epoch, x.records, x.dedup,
-           x.rewrites);
+  return f(caf::meta::type_name("replica_batch"), x.from, x.channel, x.epoch, x.term, x.terms,
+           x.after, x.records, x.dedup, x.rewrites);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sync_reply& x) {
-  return f(caf::meta::type_name("sync_reply"), x.node, x.epoch, x.last_event_id, x.records,
-           x.dedup);
+  return f(caf::meta::type_name("sync_reply"), x.node, x.epoch, x.last_event_id, x.terms,
+           x.newest, x.agreed, x.records, x.dedup);
 }
 
 template <class Inspector>

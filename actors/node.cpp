@@ -88,11 +88,15 @@ void register_cluster_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<draft>("sb::draft");
   cfg.add_message_type<history_query>("sb::history_query");
   cfg.add_message_type<history_page>("sb::history_page");
+  cfg.add_message_type<term_id>("sb::term_id");
+  cfg.add_message_type<term_start>("sb::term_start");
+  cfg.add_message_type<log_position>("sb::log_position");
   cfg.add_message_type<replica_batch>("sb::replica_batch");
   cfg.add_message_type<sync_reply>("sb::sync_reply");
   cfg.add_message_type<follow_reply>("sb::follow_reply");
   cfg.add_message_type<replay_page>("sb::replay_page");
   cfg.add_message_type<std::vector<log_record>>("std::vector<sb::log_record>");
+  cfg.add_message_type<std::vector<term_start>>("std::vector<sb::term_start>");
   cfg.add_message_type<std::vector<wire::presence_entry>>("std::vector<sb::presence_entry>");
 }
 

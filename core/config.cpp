@@ -314,6 +314,8 @@ void validate(config& cfg) {
     object_reader::fail("limits.rate_limit_burst", "must be at least 1");
   if (cfg.http.host.empty()) object_reader::fail("http.host", "must not be empty");
   if (cfg.node_id.empty()) cfg.node_id = cfg.http.host + ":" + std::to_string(cfg.http.port);
+  // Stored in every channel's term history (one length byte).
+  if (cfg.node_id.size() > 128) object_reader::fail("node.id", "must be at most 128 bytes");
   validate_cluster(cfg.cluster);
 }
 

@@ -20,12 +20,37 @@ struct log_record {
   std::string payload;  // the event's JSON, as delivered live
 };
 
+// A leadership term: every time a node becomes a channel's primary it takes
+// a term newer than any it has seen. `node` makes two nodes that pick the
+// same number at once (views disagree) still differ. Ordered by (n, node).
+struct term_id {
+  uint64_t n = 0;
+  std::string node;
+
+  friend bool operator<(const term_id& a, const term_id& b) {
+    return a.n != b.n ? a.n < b.n : a.node < b.node;
+  }
+  friend bool operator==(const term_id& a, const term_id& b) { return a.n == b.n && a.node == b.node; }
+  friend bool operator!=(const term_id& a, const term_id& b) { return !(a == b); }
+};
+
+// The events from `first_id` on (until the next entry) were sequenced in `term`.
+struct term_start {
+  term_id term;
+  uint64_t first_id = 0;
+
+  friend bool operator==(const term_start& a, const term_start& b) {
+    return a.term == b.term && a.first_id == b.first_id;
+  }
+};
+
 // A channel's position in the log. `last_event_id` survives retention: a
 // channel whose events were all trimmed still continues from it.
 struct channel_meta {
   std::string epoch;
   uint64_t last_event_id = 0;
   uint64_t first_event_id = 0;  // oldest retained; 0 when none is
+  std::vector<term_start> terms;  // oldest first; empty for logs written before terms
 };
 
 // A client frame id and the event it produced (idempotent resends).
@@ -49,6 +74,8 @@ struct append_request {
   // Drop the channel's events after this id first (a node's tail that the
   // others never acknowledged, replaced by theirs).
   std::optional<uint64_t> truncate_after;
+  // The channel's term history after this append (kept in its meta).
+  std::vector<term_start> terms;
   // Called on the writer thread once durable (ok) or failed (error text).
   std::function<void(const std::string& error)> done;
 };

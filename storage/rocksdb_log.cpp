@@ -1,5 +1,6 @@
 // The event log in RocksDB. Key layout (one column family):
-//   'm' channel                     -> epoch length, epoch, big-endian last_event_id
+//   'm' channel                     -> epoch length, epoch, big-endian last_event_id,
+//                                      then per term: be64(n), node length, node, be64(first_id)
 //   'e' channel '\0' be64(event_id) -> be64(timestamp_ms), payload
 //   'd' channel '\0' dedup key      -> be64(event_id), be64(at_ms)
 // The '\0' keeps "room1" from matching "room10" in prefix scans; big-endian
@@ -47,19 +48,39 @@ std::string event_key(const std::string& channel, uint64_t id) {
 
 std::string dedup_prefix(const std::string& channel) { return "d" + channel + '\0'; }
 
-std::string meta_value(const std::string& epoch, uint64_t last_id) {
+std::string meta_value(const std::string& epoch, uint64_t last_id,
+                       const std::vector<term_start>& terms) {
   std::string v(1, static_cast<char>(epoch.size()));
   v += epoch;
   put_be64(v, last_id);
+  for (const auto& t : terms) {
+    put_be64(v, t.term.n);
+    v += static_cast<char>(t.term.node.size());
+    v += t.term.node;
+    put_be64(v, t.first_id);
+  }
   return v;
 }
 
 bool parse_meta(const std::string& v, channel_meta& m) {
   if (v.empty()) return false;
-  auto n = static_cast<unsigned char>(v[0]);
-  if (v.size() != std::size_t{1} + n + 8) return false;
+  std::size_t n = static_cast<unsigned char>(v[0]);
+  if (v.size() < 1 + n + 8) return false;
   m.epoch = v.substr(1, n);
   m.last_event_id = get_be64(v.data() + 1 + n);
+  m.terms.clear();
+  for (std::size_t at = 1 + n + 8; at < v.size();) {
+    if (v.size() - at < 9) return false;
+    term_start t;
+    t.term.n = get_be64(v.data() + at);
+    std::size_t len = static_cast<unsigned char>(v[at + 8]);
+    at += 9;
+    if (v.size() - at < len + 8) return false;
+    t.term.node = v.substr(at, len);
+    t.first_id = get_be64(v.data() + at + len);
+    at += len + 8;
+    m.terms.push_back(std::move(t));
+  }
   return true;
 }
 
@@ -159,7 +180,7 @@ class rocksdb_log final : public event_log {
     m.epoch = random_epoch();
     rocksdb::WriteOptions wo;
     wo.sync = opts_.sync;
-    auto s = db_->Put(wo, meta_key(channel), meta_value(m.epoch, 0));
+    auto s = db_->Put(wo, meta_key(channel), meta_value(m.epoch, 0, {}));
     if (!s.ok()) throw storage_error("creating " + channel + ": " + s.ToString());
     return m;
   }
@@ -289,9 +310,10 @@ class rocksdb_log final : public event_log {
           put_be64(v, static_cast<uint64_t>(d.at_ms));
           wb.Put(dedup_prefix(r.channel) + d.key, v);
         }
-        if (!r.records.empty() || r.reset || r.truncate_after)
+        if (!r.records.empty() || r.reset || r.truncate_after || !r.terms.empty())
           wb.Put(meta_key(r.channel),
-                 meta_value(r.epoch, r.records.empty() ? r.last_event_id : r.records.back().event_id));
+                 meta_value(r.epoch, r.records.empty() ? r.last_event_id : r.records.back().event_id,
+                            r.terms));
         events += r.records.size();
       }
       rocksdb::WriteOptions wo;

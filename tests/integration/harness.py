@@ -297,7 +297,9 @@ class Server:
         except FileNotFoundError:
             return ""
 
-    def log_tail(self, lines=80):
+    def log_tail(self, lines=None):
+        # SB_LOG_LINES: how much of a failed test's server logs to show.
+        lines = lines or int(os.environ.get("SB_LOG_LINES", "80"))
         text = self.log().splitlines()
         return "\n".join(text[-lines:])
 
@@ -755,7 +757,7 @@ class SBTestCase(unittest.IsolatedAsyncioTestCase):
         servers += getattr(self, "_own_servers", [])
         for s in servers:
             sys.stderr.write(f"\n----- server log of {s.name} (tail) for {self.id()} -----\n")
-            sys.stderr.write(s.log_tail(80) + "\n")
+            sys.stderr.write(s.log_tail() + "\n")
             sys.stderr.write("----- end of server log -----\n")
         sys.stderr.flush()
 

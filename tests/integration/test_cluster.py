@@ -150,7 +150,7 @@ class Cluster:
     def dump_logs(self, title):
         for s in self.all:
             sys.stderr.write(f"\n----- server log of {s.name} (tail) for {title} -----\n")
-            sys.stderr.write(s.log_tail(60) + "\n")
+            sys.stderr.write(s.log_tail() + "\n")
         sys.stderr.write("----- end of server logs -----\n")
         sys.stderr.flush()
 

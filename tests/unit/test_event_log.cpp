@@ -401,3 +401,28 @@ TEST_CASE("event log: truncate_after drops the tail only, in this channel only")
   CHECK(log->peek("room1")->last_event_id == last);
   CHECK(ids_of(log->read_after("room10", 0, 100)) == range(1, 10));
 }
+
+TEST_CASE("event log: the term history is kept in the meta, across a reopen") {
+  temp_dir d;
+  std::vector<sb::term_start> terms{{{3, "node-a"}, 1}, {{7, "node-b"}, 4}};
+  {
+    auto log = sb::open_rocksdb_log(options(d));
+    auto e = log->open("room").epoch;
+    CHECK(log->peek("room")->terms.empty());
+    auto r = truncate_request("room", e, 0, 0, {{1, 1, "{}"}, {2, 1, "{}"}, {3, 1, "{}"}, {4, 1, "{}"}});
+    r.terms = terms;
+    REQUIRE(submit(*log, std::move(r)).empty());
+    CHECK(log->peek("room")->terms == terms);
+  }
+  auto log = sb::open_rocksdb_log(options(d));
+  auto m = log->peek("room");
+  REQUIRE(m);
+  CHECK(m->terms == terms);
+  CHECK(m->last_event_id == 4);
+  // An append that replaces the history (a replica taking a primary's).
+  auto r = truncate_request("room", m->epoch, 2, 2, {});
+  r.terms = {{{9, "node-c"}, 1}};
+  REQUIRE(submit(*log, std::move(r)).empty());
+  CHECK(log->peek("room")->terms == std::vector<sb::term_start>{{{9, "node-c"}, 1}});
+  CHECK(log->peek("room")->last_event_id == 2);
+}
