@@ -135,11 +135,14 @@ void follow(channel_actor* self) {
             auto& st = self->state;
             if (st.ready || st.role != channel_role::follower) return;
             if (r.epoch == st.epoch) {
+              // A primary that was hung may answer from before it syncs: it
+              // pushes what this node already has once it has caught up.
               deliver(st, r.records);
+              st.durable_id = std::max(st.durable_id, r.last_event_id);
             } else {
               st.epoch = r.epoch;
+              st.durable_id = r.last_event_id;
             }
-            st.durable_id = r.last_event_id;
             for (auto& u : r.users) st.known[u.user.id] = u.user;
             st.primary = r.primary;
             self->monitor(st.primary);

@@ -429,11 +429,15 @@ frame_ptr replay_frame(cached_event& c) {
 
 }  // namespace
 
-// With no peer to sync from, a node that could not acknowledge anything
-// alone waits for one: opening from its own log, it might take a newer term
-// than the owner it does not see yet and overwrite that owner's events.
-void open_or_park(channel_actor* self) {
+// Syncs from the peers. With none, a node that could not acknowledge
+// anything alone waits for one: opening from its own log, it might take a
+// newer term than the owner it does not see yet and overwrite its events.
+void sync_or_park(channel_actor* self) {
   auto& st = self->state;
+  if (st.view && !st.view->peers.empty()) {
+    sync_with_peers(self);
+    return;
+  }
   st.parked = st.view && st.view->copies() > 1;
   if (st.parked) {
     log::info("channel_waits_for_peers", {{"channel", st.name}});
@@ -450,10 +454,7 @@ void start_primary(channel_actor* self) {
   st.presence = local_presence(st);
   st.ready = false;
   become_waiting(self);
-  if (!st.view || st.view->peers.empty())
-    open_or_park(self);
-  else
-    sync_with_peers(self);
+  sync_or_park(self);
 }
 
 // A peer was silent and is still up: ask again, unless the channel has
@@ -466,10 +467,7 @@ void retry_sync(channel_actor* self) {
     start_follower(self);
     return;
   }
-  if (!st.view || st.view->peers.empty())
-    open_or_park(self);
-  else
-    sync_with_peers(self);
+  sync_or_park(self);
 }
 
 // Opens the channel from the local log and starts taking publishes.

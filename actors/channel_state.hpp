@@ -105,7 +105,7 @@ struct channel_state {
   std::vector<follower> followers;
   std::vector<handoff> handoffs;
   bool adopting = false;               // appending another node's newer history
-  bool parked = false;                 // no peer to sync from yet (see open_or_park)
+  bool parked = false;                 // no peer to sync from yet (see sync_or_park)
   bool resync = false;                 // a node came back: sync again once the writes are done
   bool sequenced = false;              // has been the primary: its log may hold refused writes
 

@@ -23,6 +23,7 @@ server's idempotency keeps them single); only acknowledged events are required.
 """
 
 import asyncio
+import json
 import signal
 import sys
 import time
@@ -1196,6 +1197,57 @@ class ClusterFailureTest(ClusterBase):
         got = await c.recv_n(len(events), pred=lambda f: "event_id" in f, timeout=10)
         self.assertEqual([without_replayed(f) for f in got], events,
                          "full replay on the restarted node")
+
+    async def test_dead_owners_unacknowledged_write_never_returns(self):
+        """The owner writes an event to its own disk that no replica took (both
+        other nodes are down, so it is never acknowledged), then dies. The other
+        two come back without it and acknowledge a different event under the
+        same id. When the old owner returns (and owns the channel again) that
+        acknowledged event is what every node serves, not the old owner's
+        unacknowledged one: the newer leadership term wins."""
+        cl = self.cluster()
+        room = unique_room("term")
+        ch = f"chat:{room}"
+        ledger = Ledger()
+        info = await self.setup_channel(cl, room, ledger, n=1)
+        owner = info["owner"]
+        others = [n for n in cl.names if n != owner]
+
+        for n in others:
+            cl.down.add(n)
+            await asyncio.to_thread(cl[n].sigkill)
+        # Durable on the owner's disk, never on a replica: an error or no answer.
+        try:
+            r = await asyncio.to_thread(http_request, cl[owner].port, "POST", "/api/publish",
+                                        {"channel": ch, "type": APP_TYPE, "data": {"text": "lost"}},
+                                        timeout=2.0)
+            self.assertNotEqual(r.status, 200, f"with both replicas down nothing is acked: {r}")
+        except TimeoutError:
+            pass
+        cl.down.add(owner)
+        await asyncio.to_thread(cl[owner].sigkill)
+
+        for n in others:
+            await asyncio.to_thread(cl.restart, n)
+        survivors = [cl[n] for n in others]
+        await self.wait_states(survivors, {others[0]: "up", others[1]: "up"}, 15)
+        kept = ApiPublisher(ch, lambda: survivors, "kept", ledger)
+        await kept.publish(n=1, give_up=15)
+        self.assertFalse(kept.unacked, f"{kept.failures}")
+        self.assertEqual(ledger.last(), 2, f"the survivors go on after event 1: {ledger.acked}")
+
+        await asyncio.to_thread(cl.restart, owner)
+        every = list(cl.nodes.values())
+        await self.wait_states(every, {n: "up" for n in cl.names}, 15)
+        back = await self.owner_of(cl, ch, observers=every)
+        self.assertEqual(back["owner"], owner, "the old owner owns the channel again")
+        after = ApiPublisher(ch, lambda: [cl[owner]], "after", ledger)
+        await after.publish(n=1, give_up=15)
+        self.assertFalse(after.unacked, f"{after.failures}")
+        self.check_acks(ledger, "publishing around the old owner's death")
+        _, events = await self.same_history(every, ch, 3)
+        self.check_log(events, ledger, "history once the old owner is back")
+        self.assertNotIn("lost", json.dumps(events), "the unacknowledged event is gone")
 
     async def test_drain_hands_over_closes_with_1001_and_exits_0(self):
         """SIGTERM to the channel's owner while publishers run: it hands the
