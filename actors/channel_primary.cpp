@@ -17,6 +17,9 @@ namespace {
 
 constexpr std::size_t max_cached_events = 1024;
 constexpr std::size_t replay_chunk = 1000;
+// A peer that refused a sync mostly sees the members a few milliseconds
+// behind this node: ask again soon.
+constexpr auto sync_retry_delay = std::chrono::milliseconds(50);
 
 std::optional<event> find_event(channel_state& st, uint64_t id) {
   if (auto* c = st.cached(id)) return c->e;
@@ -379,8 +382,7 @@ void sync_with_peers(channel_actor* self) {
       return;
     }
     log::warn("sync_retry", {{"channel", self->state.name}, {"silent", t->silent.front()}});
-    self->delayed_send(self, self->state.cfg->cluster.heartbeat_interval, sync_atom::value,
-                       retry_atom::value);
+    self->delayed_send(self, sync_retry_delay, sync_atom::value, retry_atom::value);
   };
   for (auto& peer : st.view->peers)
     self->request(peer.hub, st.cfg->cluster.dead_after, sync_atom::value, st.name, st.view->self,
