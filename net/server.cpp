@@ -204,6 +204,8 @@ class ws_session final : public outbound,
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->arm_close_timer(); });
   }
 
+  backlog queued() const override { return queue_.queued(); }
+
   // --- closable ---
   void shutdown() override { close(ws::close_going_away, "server shutting down"); }
 
@@ -516,6 +518,11 @@ class sse_session final : public outbound,
 
   void shutdown() override { close(ws::close_going_away, "server shutting down"); }
 
+  backlog queued() const override {
+    std::lock_guard lk(mu_);
+    return {0, out_.size() + held_.size()};
+  }
+
  private:
   // Called with mu_ held.
   std::string render(const wire_frame& f) {
@@ -620,7 +627,7 @@ class sse_session final : public outbound,
   bool dead_ = false;     // strand only
   std::string inflight_;  // strand only
 
-  std::mutex mu_;  // guards the fields below
+  mutable std::mutex mu_;  // guards the fields below
   std::vector<std::pair<std::string, uint64_t>> positions_;
   std::string out_;   // ready to write
   std::string held_;  // queued before the greeting
