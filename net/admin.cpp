@@ -106,7 +106,6 @@ void channel_recent(actor_node& node, channel_view v, reply_fn reply) {
                            {"presence", json::parse(wire::users_json(v.who.users))},
                            {"retention", v.retention}})
                            .body;
-    body.pop_back();
     wire::close_with_array(body, "recent", h.payloads);
     reply({200, std::move(body)});
   });
