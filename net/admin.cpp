@@ -73,7 +73,8 @@ json retention_json(const namespace_config& ns) {
 
 // The channel's node entries (members on each node) from the merged list.
 json channel_nodes(const std::vector<admin_report>& reports, const std::string& name) {
-  for (auto& c : channels_json(reports)["channels"])
+  auto merged = channels_json(reports);
+  for (auto& c : merged["channels"])
     if (c["channel"] == name) return c;
   return {{"members", 0}, {"nodes", json::array()}};
 }

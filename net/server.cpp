@@ -1067,7 +1067,7 @@ uint16_t server::listen() {
     return port;
   }
   auto admin = open_listener(impl_->admin_port.acceptor, "admin", cfg.admin.host, *cfg.admin.port);
-  log::info("admin_listening", {{"addr", cfg.admin.host}, {"port", admin}});
+  log::info("admin_open", {{"addr", cfg.admin.host}, {"port", admin}});
   return port;
 }
 
