@@ -25,8 +25,9 @@ constexpr const char* usage = R"(usage: switchboard [--config FILE] [--KEY=VALUE
   --help                   show this text
 
 Secrets may also come from the environment: SWITCHBOARD_JWT_SECRET,
-SWITCHBOARD_API_KEYS (comma-separated). Command-line overrides win over the
-environment, which wins over the file.
+SWITCHBOARD_API_KEYS (comma-separated), SWITCHBOARD_ADMIN_TOKEN (sbctl's admin
+interface). Command-line overrides win over the environment, which wins over
+the file.
 )";
 
 struct options {
