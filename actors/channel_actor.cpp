@@ -187,6 +187,14 @@ channel_stats stats_of(const channel_state& st) {
           std::move(p.replicas), events_per_second(st, now_ms())};
 }
 
+// The member the follower's primary runs on, by the view's node ids.
+std::string primary_node(const channel_state& st) {
+  if (!st.primary || !st.view) return {};
+  for (auto& n : st.view->peers)
+    if (n.hub.node() == st.primary.node()) return n.id;
+  return to_string(st.primary.node());
+}
+
 std::vector<admin_field> dump(const channel_state& st) {
   auto n = [](auto x) { return std::to_string(x); };
   std::string members, followers;
@@ -201,7 +209,7 @@ std::vector<admin_field> dump(const channel_state& st) {
           {"members", members},
           {"present_users", n(st.presence.size())},
           {"followers", followers},
-          {"primary_node", st.primary ? to_string(st.primary.node()) : ""},
+          {"primary_node", primary_node(st)},
           {"pending_events", n(st.pending.size())},
           {"inflight_events", n(st.inflight.size())},
           {"cached_events", n(st.recent.size())},
