@@ -179,9 +179,13 @@ double events_per_second(const channel_state& st, int64_t now) {
   return static_cast<double>(n) * 1000.0 / static_cast<double>(std::max<int64_t>(1000, now - from));
 }
 
+const char* role_name(const channel_state& st) {
+  return st.role == channel_role::primary ? "primary" : "follower";
+}
+
 channel_stats stats_of(const channel_state& st) {
   auto p = placement_of(st);
-  return {st.name,         st.role == channel_role::primary ? "primary" : "follower",
+  return {st.name,         role_name(st),
           connections(st), st.epoch,
           st.durable_id,   std::move(p.owner),
           std::move(p.replicas), events_per_second(st, now_ms())};
@@ -189,7 +193,7 @@ channel_stats stats_of(const channel_state& st) {
 
 // The member the follower's primary runs on, by the view's node ids.
 std::string primary_node(const channel_state& st) {
-  if (!st.primary || !st.view) return {};
+  if (st.role != channel_role::follower || !st.primary || !st.view) return {};
   for (auto& n : st.view->peers)
     if (n.hub.node() == st.primary.node()) return n.id;
   return to_string(st.primary.node());
@@ -201,7 +205,7 @@ std::vector<admin_field> dump(const channel_state& st) {
   for (auto& m : st.members)
     members += (members.empty() ? "" : " ") + m.user.id + (m.observer ? "(tail)" : "");
   for (auto& f : st.followers) followers += (followers.empty() ? "" : " ") + f.node;
-  return {{"role", st.role == channel_role::primary ? "primary" : "follower"},
+  return {{"role", role_name(st)},
           {"ready", st.ready ? "yes" : "no"},
           {"epoch", st.epoch},
           {"last_event_id", n(st.durable_id)},

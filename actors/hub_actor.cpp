@@ -72,7 +72,6 @@ caf::actor remote_owner(hub_actor* self, const std::string& channel) {
   return owner.id == v->self ? nullptr : owner.hub;
 }
 
-
 std::optional<caf::response_promise> take_call(hub_actor* self, const caf::actor_addr& hub,
                                                uint64_t id) {
   auto it = self->state.calls.find(hub);
@@ -239,6 +238,7 @@ caf::behavior hub(hub_actor* self, const config* cfg, event_log* log, caf::actor
         if (it == self->state.users.end()) return caf::make_message(uint32_t{0});
         return self->delegate(it->second.actor, kick_atom::value, code);
       },
+      // A drain: every connection of this node goes, to reconnect elsewhere.
       [=](kick_atom, uint16_t code) {
         for (auto& [id, entry] : self->state.users) self->send(entry.actor, kick_atom::value, code);
       },

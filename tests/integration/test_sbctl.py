@@ -9,7 +9,7 @@ did through WebSocket clients; errors are checked by exit code and message.
 
 import asyncio
 import json
-import os
+import signal
 import subprocess
 import time
 
@@ -67,6 +67,8 @@ class SbctlBase(SBTestCase):
         event = json.loads(lines[0])
         self.assertEqual((event["type"], event["content"], event["channel"]),
                          ("message", text, f"chat:{room}"))
+        # The tail is an observer: nobody saw it join or leave.
+        await client.expect_none(("user_joined", "user_left"), duration=0.3)
 
 
 class SbctlClusterTest(SbctlBase):
@@ -222,6 +224,22 @@ class SbctlClusterTest(SbctlBase):
         self.assertEqual(http_request(a.port, "GET", "/admin/cluster", key=ADMIN_TOKEN).status, 404)
         refused = http_request(a.admin_port, "GET", "/admin/cluster", key=None)
         self.assertEqual((refused.status, refused.json["error"]), (401, "unauthorized"))
+
+    async def test_y_silent_member_shows_unreachable_without_hanging(self):
+        b = self.nodes["b"]
+        b.proc.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            out = self.ok_json("cluster")
+            took = time.monotonic() - started
+        finally:
+            b.proc.send_signal(signal.SIGCONT)
+        self.assertLess(took, 9, "the node asked must not wait for a silent member")
+        members = {m["node"]: m for m in out["members"]}
+        self.assertEqual(members["a"]["state"], "up")
+        self.assertIn(members["b"]["state"], ("unreachable", "down"))
+        self.assertIsNone(members["b"]["connections"])
+        self.nodes.wait_all_up()
 
     async def test_z_drain_moves_clients_and_shows_draining(self):
         # Last in this class (the order is by name): node b stays draining.
