@@ -131,7 +131,8 @@ int exit_code_of(int status) {
 // A refused request: the node's message on stderr, an exit code for scripts.
 int refused(const sbctl::http_response& r) {
   auto body = nlohmann::json::parse(r.body, nullptr, false);
-  std::string message = body.is_object() ? body.value("message", r.body) : r.body;
+  bool has_message = body.is_object() && body.contains("message") && body["message"].is_string();
+  std::string message = has_message ? body["message"].get<std::string>() : r.body;
   if (r.status == 401) message = "the admin token was refused (check --token or SWITCHBOARD_ADMIN_TOKEN)";
   std::fprintf(stderr, "sbctl: %s (HTTP %d)\n", message.c_str(), r.status);
   return exit_code_of(r.status);
@@ -145,7 +146,8 @@ int tail(const sbctl::invocation& inv) {
   auto r = sbctl::http_stream(inv.address, sbctl::call_for(inv), inv.token, [&](const std::string& line) {
     if (line.rfind("data: ", 0) != 0) return true;
     auto frame = line.substr(6);
-    auto type = nlohmann::json::parse(frame, nullptr, false).value("type", "");
+    auto j = nlohmann::json::parse(frame, nullptr, false);
+    auto type = j.is_object() && j.contains("type") ? j["type"] : nlohmann::json();
     if (type == "subscribed" || type == "replay_complete") return true;
     std::printf("%s\n", frame.c_str());
     std::fflush(stdout);
@@ -159,8 +161,8 @@ int admin_command(const sbctl::invocation& inv) {
   auto r = sbctl::http_call(inv.address, sbctl::call_for(inv), inv.token, answer_timeout_s);
   if (r.status != 200) return refused(r);
   auto body = nlohmann::json::parse(r.body, nullptr, false);
-  if (body.is_discarded()) {
-    std::fprintf(stderr, "sbctl: the node's answer is not JSON\n");
+  if (!body.is_object()) {
+    std::fprintf(stderr, "sbctl: the node's answer is not a JSON object\n");
     return sbctl::unreachable;
   }
   std::fputs(inv.json ? (body.dump(2) + "\n").c_str() : sbctl::render(inv.command, body).c_str(), stdout);

@@ -10,6 +10,15 @@ namespace {
 
 using json = nlohmann::json;
 
+// `j[key]`, or null when `j` is no object or lacks `key` (a const
+// operator[] on a missing key is undefined behaviour).
+const json& field(const json& j, const char* key) {
+  static const json null;
+  if (!j.is_object()) return null;
+  auto it = j.find(key);
+  return it == j.end() ? null : *it;
+}
+
 std::string cell(const json& v) {
   if (v.is_null()) return "-";
   if (v.is_string()) return v.get<std::string>();
@@ -29,7 +38,7 @@ std::string cell(const json& v) {
 // One table row: the named fields of `entry`, in order.
 row pick(const json& entry, const std::vector<const char*>& keys) {
   row r;
-  for (auto* k : keys) r.push_back(cell(entry.value(k, json())));
+  for (auto* k : keys) r.push_back(cell(field(entry, k)));
   return r;
 }
 
@@ -40,16 +49,16 @@ std::string table(const json& list, const row& header, const std::vector<const c
 }
 
 std::string unreachable(const json& body) {
-  auto it = body.find("unreachable");
-  if (it == body.end() || !it->is_array() || it->empty()) return {};
-  return "unreachable (did not answer): " + cell(*it) + "\n";
+  auto& nodes = field(body, "unreachable");
+  if (!nodes.is_array() || nodes.empty()) return {};
+  return "unreachable (did not answer): " + cell(nodes) + "\n";
 }
 
 std::string cluster(const json& body) {
   std::vector<row> rows;
-  for (auto& m : body["members"]) {
+  for (auto& m : field(body, "members")) {
     auto r = pick(m, {"node", "state", "address", "uptime_s", "connections", "channels", "owned"});
-    if (m.value("self", false)) r[0] += " *";
+    if (field(m, "self") == true) r[0] += " *";
     rows.push_back(std::move(r));
   }
   return render_table({"NODE", "STATE", "ADDRESS", "UPTIME_S", "CONNECTIONS", "CHANNELS", "OWNED"},
@@ -60,15 +69,15 @@ std::string cluster(const json& body) {
 std::string channel(const json& body) {
   std::string out;
   for (auto* k : {"channel", "owner", "replicas", "epoch", "last_event_id", "members"})
-    out += std::string{k} + ": " + cell(body.value(k, json())) + "\n";
-  auto& ret = body["retention"];
-  out += "retention: " + cell(ret["history_size"]) + " events, " + cell(ret["history_ttl_s"]) + " s\n";
-  out += "\nmembers by node:\n" + table(body["nodes"], {"NODE", "ROLE", "MEMBERS"}, {"node", "role", "members"});
-  out += "\npresence:\n" + table(body["presence"], {"USER", "NAME", "CONNECTIONS"},
+    out += std::string{k} + ": " + cell(field(body, k)) + "\n";
+  auto& ret = field(body, "retention");
+  out += "retention: " + cell(field(ret, "history_size")) + " events, " + cell(field(ret, "history_ttl_s")) + " s\n";
+  out += "\nmembers by node:\n" + table(field(body, "nodes"), {"NODE", "ROLE", "MEMBERS"}, {"node", "role", "members"});
+  out += "\npresence:\n" + table(field(body, "presence"), {"USER", "NAME", "CONNECTIONS"},
                                  {"user_id", "username", "connections"});
   out += "\nrecent events:\n";
-  for (auto& e : body["recent"]) out += e.dump() + "\n";
-  if (body["recent"].empty()) out += "(none)\n";
+  for (auto& e : field(body, "recent")) out += e.dump() + "\n";
+  if (field(body, "recent").empty()) out += "(none)\n";
   return out;
 }
 
@@ -77,30 +86,30 @@ const std::vector<const char*> connection_keys{"node",  "id",           "user_id
                                                "route", "age_s", "queued_bytes", "channels"};
 
 std::string user(const json& body) {
-  return "user " + cell(body["user_id"]) + "\n\nconnections:\n" +
-         table(body["connections"], connection_header, connection_keys) + "\nrate limit:\n" +
-         table(body["rate_limit"], {"NODE", "TOKENS", "RATE", "BURST"},
+  return "user " + cell(field(body, "user_id")) + "\n\nconnections:\n" +
+         table(field(body, "connections"), connection_header, connection_keys) + "\nrate limit:\n" +
+         table(field(body, "rate_limit"), {"NODE", "TOKENS", "RATE", "BURST"},
                {"node", "tokens", "rate", "burst"}) +
          unreachable(body);
 }
 
 std::string users(const json& body) {
   std::vector<row> rows;
-  for (auto& u : body["users"]) {
+  for (auto& u : field(body, "users")) {
     std::string nodes;
-    for (auto& n : u["nodes"]) nodes += (nodes.empty() ? "" : " ") + cell(n["node"]) + "=" + cell(n["connections"]);
-    rows.push_back({cell(u["user_id"]), cell(u["connections"]), nodes});
+    for (auto& n : field(u, "nodes")) nodes += (nodes.empty() ? "" : " ") + cell(field(n, "node")) + "=" + cell(field(n, "connections"));
+    rows.push_back({cell(field(u, "user_id")), cell(field(u, "connections")), nodes});
   }
   return render_table({"USER", "CONNECTIONS", "BY NODE"}, rows) + unreachable(body);
 }
 
 std::string actor(const json& body) {
   std::string out;
-  for (auto& a : body["actors"]) {
-    out += cell(a["id"]) + " on " + cell(a["node"]) + " (" + cell(a["kind"]) + ", caf id " +
-           cell(a["caf_id"]) + "): mailbox " + cell(a["mailbox"]) + ", handled " +
-           cell(a["handled"]) + "\n";
-    for (auto& [key, value] : a["state"].items()) out += "  " + key + ": " + cell(value) + "\n";
+  for (auto& a : field(body, "actors")) {
+    out += cell(field(a, "id")) + " on " + cell(field(a, "node")) + " (" + cell(field(a, "kind")) + ", caf id " +
+           cell(field(a, "caf_id")) + "): mailbox " + cell(field(a, "mailbox")) + ", handled " +
+           cell(field(a, "handled")) + "\n";
+    for (auto& [key, value] : field(a, "state").items()) out += "  " + key + ": " + cell(value) + "\n";
   }
   return out + unreachable(body);
 }
@@ -110,25 +119,25 @@ std::string actor(const json& body) {
 std::string render(const std::string& command, const json& body) {
   if (command == "cluster") return cluster(body);
   if (command == "channels")
-    return table(body["channels"], {"CHANNEL", "MEMBERS", "OWNER", "REPLICAS", "LAST_ID", "EPOCH", "EVENTS/S"},
+    return table(field(body, "channels"), {"CHANNEL", "MEMBERS", "OWNER", "REPLICAS", "LAST_ID", "EPOCH", "EVENTS/S"},
                  {"channel", "members", "owner", "replicas", "last_event_id", "epoch", "events_per_second"}) +
            unreachable(body);
   if (command == "channel") return channel(body);
   if (command == "users") return users(body);
   if (command == "user") return user(body);
   if (command == "connections")
-    return table(body["connections"], connection_header, connection_keys) + unreachable(body);
+    return table(field(body, "connections"), connection_header, connection_keys) + unreachable(body);
   if (command == "actors")
-    return table(body["actors"], {"NODE", "KIND", "ID", "CAF_ID", "MAILBOX", "HANDLED"},
+    return table(field(body, "actors"), {"NODE", "KIND", "ID", "CAF_ID", "MAILBOX", "HANDLED"},
                  {"node", "kind", "id", "caf_id", "mailbox", "handled"}) +
            unreachable(body);
   if (command == "actor") return actor(body);
   if (command == "kick")
-    return "closed " + cell(body["disconnected"]) + " connection(s) of user " + cell(body["user_id"]) + "\n";
+    return "closed " + cell(field(body, "disconnected")) + " connection(s) of user " + cell(field(body, "user_id")) + "\n";
   if (command == "publish")
-    return "published " + cell(body["channel"]) + " event_id " + cell(body["event_id"]) + " (epoch " +
-           cell(body["epoch"]) + ")\n";
-  if (command == "drain") return "node " + cell(body["node"]) + " is draining\n";
+    return "published " + cell(field(body, "channel")) + " event_id " + cell(field(body, "event_id")) + " (epoch " +
+           cell(field(body, "epoch")) + ")\n";
+  if (command == "drain") return "node " + cell(field(body, "node")) + " is draining\n";
   return body.dump(2) + "\n";
 }
 

@@ -33,3 +33,13 @@ TEST_CASE("sbctl render: tables from the admin interface's JSON") {
   auto kick = nlohmann::json::parse(R"({"user_id": "42", "disconnected": 3})");
   CHECK(sbctl::render("kick", kick) == "closed 3 connection(s) of user 42\n");
 }
+
+TEST_CASE("sbctl render: an answer of another shape prints dashes, never crashes") {
+  for (auto* command : {"cluster", "channels", "channel", "users", "user", "connections",
+                        "actors", "actor", "kick", "publish", "drain"}) {
+    CHECK_NOTHROW(sbctl::render(command, nlohmann::json::object()));
+    CHECK_NOTHROW(sbctl::render(command, nlohmann::json::parse(
+                                             R"({"members": 5, "channels": [1, "x"], "users": [[]],
+                                                 "actors": [{"state": 3}], "retention": 1})")));
+  }
+}
