@@ -140,12 +140,20 @@ int refused(const sbctl::http_response& r) {
 
 // SSE lines of /admin/tail: each `data:` line is one frame. The stream's
 // own markers (`subscribed` first, `replay_complete` after a replay) are not
-// events of the channel.
+// events of the channel; an `event: close` is the node ending the stream.
 int tail(const sbctl::invocation& inv) {
   long long count = inv.options.count("count") ? std::stoll(inv.options.at("count")) : -1;
+  std::string event;
+  bool closed_by_node = false;
   auto r = sbctl::http_stream(inv.address, sbctl::call_for(inv), inv.token, [&](const std::string& line) {
+    if (line.rfind("event: ", 0) == 0) event = line.substr(7);
     if (line.rfind("data: ", 0) != 0) return true;
     auto frame = line.substr(6);
+    if (event == "close") {
+      std::fprintf(stderr, "sbctl: the node closed the stream: %s\n", frame.c_str());
+      closed_by_node = true;
+      return false;
+    }
     auto j = nlohmann::json::parse(frame, nullptr, false);
     auto type = j.is_object() && j.contains("type") ? j["type"] : nlohmann::json();
     if (type == "subscribed" || type == "replay_complete") return true;
@@ -153,7 +161,8 @@ int tail(const sbctl::invocation& inv) {
     std::fflush(stdout);
     return --count != 0;
   });
-  return r.status == 200 ? sbctl::ok : refused(r);
+  if (r.status != 200) return refused(r);
+  return closed_by_node ? sbctl::unreachable : sbctl::ok;
 }
 
 int admin_command(const sbctl::invocation& inv) {
