@@ -156,7 +156,7 @@ void user(const config&, actor_node& node, const api::request& req, reply_fn rep
   query(node, {admin_kind::users, id, {}}, reply, [id](const std::vector<admin_report>& reports) {
     auto conns = connections_json(reports, {id, {}, {}, std::nullopt}, now_ms());
     auto limits = rate_limits_json(reports);
-    if (limits.empty()) return fail(404, "not_found", "no such user connected: " + id);
+    if (conns["connections"].empty()) return fail(404, "not_found", "no such user connected: " + id);
     return ok({{"user_id", id},
                {"connections", conns["connections"]},
                {"rate_limit", limits},

@@ -95,6 +95,7 @@ json users_json(const std::vector<admin_report>& reports) {
   std::map<std::string, json> by_id;
   for (auto& r : reports)
     for (auto& u : r.users) {
+      if (u.connections == 0) continue;  // a node that only counts the user's connections
       auto& entry = by_id[u.id];
       if (entry.is_null()) entry = {{"user_id", u.id}, {"connections", 0}, {"nodes", json::array()}};
       entry["connections"] = entry["connections"].get<uint32_t>() + u.connections;
@@ -129,7 +130,8 @@ json rate_limits_json(const std::vector<admin_report>& reports) {
   json list = json::array();
   for (auto& r : reports)
     for (auto& u : r.users)
-      list.push_back({{"node", r.node}, {"tokens", u.tokens}, {"rate", u.rate}, {"burst", u.burst}});
+      if (u.connections > 0)
+        list.push_back({{"node", r.node}, {"tokens", u.tokens}, {"rate", u.rate}, {"burst", u.burst}});
   return list;
 }
 

@@ -25,7 +25,7 @@ json cluster_json(const std::string& self, const std::vector<api_member>& member
 // One entry per channel, summed over nodes: members, the owner's position and rate.
 json channels_json(const std::vector<admin_report>& reports);
 
-// One entry per user, summed over nodes.
+// One entry per connected user, summed over nodes.
 json users_json(const std::vector<admin_report>& reports);
 
 struct connection_filter {
@@ -39,7 +39,7 @@ struct connection_filter {
 json connections_json(const std::vector<admin_report>& reports, const connection_filter& f,
                       int64_t now_ms);
 
-// Rate-limit buckets of the user on each node.
+// Rate-limit buckets of the user on each node where it is connected.
 json rate_limits_json(const std::vector<admin_report>& reports);
 
 json actors_json(const std::vector<admin_report>& reports, bool with_state);

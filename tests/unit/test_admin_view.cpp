@@ -77,13 +77,15 @@ TEST_CASE("admin view: connections filtered, sorted and limited") {
   CHECK(one["connections"][0]["age_s"] == 5);
 }
 
-TEST_CASE("admin view: users summed over nodes") {
+TEST_CASE("admin view: connected users summed over nodes") {
   auto a = node("a");
   a.users.push_back({"42", 2, 3.5, 10, 20});
   auto b = node("b");
   b.users.push_back({"42", 1, 20, 10, 20});
+  b.users.push_back({"7", 0, 20, 10, 20});  // b only counts user 7's connections
   auto j = admin::users_json({a, b});
   REQUIRE(j["users"].size() == 1);
   CHECK(j["users"][0]["connections"] == 3);
+  CHECK(j["users"][0]["nodes"].size() == 2);
   CHECK(admin::rate_limits_json({a, b}).size() == 2);
 }
