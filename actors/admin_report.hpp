@@ -10,7 +10,7 @@
 namespace sb {
 
 enum class admin_kind : uint8_t {
-  summary,  // the node's counts only
+  summary,   // the node's counts only
   channels,  // channel_list; arg: a name prefix
   users,     // users and connection_list; arg: one user id (empty: all)
   actors,    // actors; arg: a kind (empty: all)

@@ -1,6 +1,7 @@
 #include "tools/http_client.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include <netdb.h>

@@ -1,7 +1,7 @@
 #include "tools/sbctl_args.hpp"
 
 #include <algorithm>
-#include <cstdio>
+#include <cctype>
 
 #include <nlohmann/json.hpp>
 
