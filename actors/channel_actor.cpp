@@ -5,6 +5,7 @@
 #include "actors/channel_state.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/time.hpp"
 
 namespace sb {
 
@@ -38,10 +39,11 @@ bool remove_member(channel_actor* self, const caf::actor_addr& conn) {
   auto* m = find_member(st, conn);
   if (!m) return false;
   user_ref user = m->user;
+  bool observer = m->observer;
   *m = std::move(st.members.back());
   st.members.pop_back();
   forget_replay(st, conn);
-  count_connection(self, user, -1);
+  if (!observer) count_connection(self, user, -1);
   return true;
 }
 
@@ -51,7 +53,7 @@ joined join(channel_actor* self, join_request& req) {
   self->monitor(m.connection);
   // Counted before the member is added: a user's own connections never get
   // their own user_joined.
-  count_connection(self, m.user, +1);
+  if (!m.observer) count_connection(self, m.user, +1);
   wire::channel_position pos{st.name, st.epoch, st.durable_id};
   if (req.announce) m.out->send(wire::subscription(true, pos, req.reply_id));
   if (req.since) {
@@ -81,17 +83,27 @@ std::vector<wire::presence_entry> presence_list(const channel_state& st) {
   return users;
 }
 
-// (epoch, last event id, owner, replicas), as this primary sees them.
-caf::message where(const channel_state& st) {
+struct placement {
+  std::string owner;
   std::vector<std::string> replicas;
-  std::string owner = st.cfg->node_id;
+};
+
+// The channel's owner and replicas, as this node's view says.
+placement placement_of(const channel_state& st) {
+  placement p{st.cfg->node_id, {}};
   if (st.view && !st.view->owners.empty()) {
     auto ranked = st.view->rank(st.name);
-    owner = ranked.front().id;
+    p.owner = ranked.front().id;
     for (std::size_t i = 1; i < ranked.size() && i < st.view->copies(); ++i)
-      replicas.push_back(ranked[i].id);
+      p.replicas.push_back(ranked[i].id);
   }
-  return caf::make_message(st.epoch, st.durable_id, owner, std::move(replicas));
+  return p;
+}
+
+// (epoch, last event id, owner, replicas), as this primary sees them.
+caf::message where(const channel_state& st) {
+  auto p = placement_of(st);
+  return caf::make_message(st.epoch, st.durable_id, std::move(p.owner), std::move(p.replicas));
 }
 
 void set_filter(channel_state& st, const caf::actor& conn, const std::vector<std::string>& types,
@@ -149,10 +161,78 @@ void linger_over(channel_actor* self) {
     self->send(st.hub, idle_atom::value, channel_atom::value, st.name, st.forwarded);
 }
 
+uint32_t connections(const channel_state& st) {
+  return static_cast<uint32_t>(std::count_if(st.members.begin(), st.members.end(),
+                                             [](const member& m) { return !m.observer; }));
+}
+
+// Over the cached recent events (the primary's), so the hot path pays
+// nothing for it: those of the last `window`, or of the cache's span when
+// the cache holds fewer than the window's.
+double events_per_second(const channel_state& st, int64_t now) {
+  constexpr int64_t window_ms = 10000;
+  auto from = now - window_ms;
+  std::size_t n = 0;
+  for (auto it = st.recent.rbegin(); it != st.recent.rend() && it->e.timestamp_ms >= from; ++it)
+    ++n;
+  if (n == 0) return 0;
+  bool truncated = n == st.recent.size() && st.recent.front().e.event_id > 1;
+  if (truncated) from = st.recent.front().e.timestamp_ms;
+  return static_cast<double>(n) * 1000.0 / static_cast<double>(std::max<int64_t>(1000, now - from));
+}
+
+const char* role_name(const channel_state& st) {
+  return st.role == channel_role::primary ? "primary" : "follower";
+}
+
+channel_stats stats_of(const channel_state& st) {
+  auto p = placement_of(st);
+  return {st.name,         role_name(st),
+          connections(st), st.epoch,
+          st.durable_id,   std::move(p.owner),
+          std::move(p.replicas), events_per_second(st, now_ms())};
+}
+
+// The member the follower's primary runs on, by the view's node ids.
+std::string primary_node(const channel_state& st) {
+  if (st.role != channel_role::follower || !st.primary || !st.view) return {};
+  for (auto& n : st.view->peers)
+    if (n.hub.node() == st.primary.node()) return n.id;
+  return to_string(st.primary.node());
+}
+
+std::vector<admin_field> dump(const channel_state& st) {
+  auto n = [](auto x) { return std::to_string(x); };
+  std::string members, followers;
+  for (auto& m : st.members)
+    members += (members.empty() ? "" : " ") + m.user.id + (m.observer ? "(tail)" : "");
+  for (auto& f : st.followers) followers += (followers.empty() ? "" : " ") + f.node;
+  return {{"role", role_name(st)},
+          {"ready", st.ready ? "yes" : "no"},
+          {"epoch", st.epoch},
+          {"last_event_id", n(st.durable_id)},
+          {"assigned_id", n(st.assigned_id)},
+          {"members", members},
+          {"present_users", n(st.presence.size())},
+          {"followers", followers},
+          {"primary_node", primary_node(st)},
+          {"pending_events", n(st.pending.size())},
+          {"inflight_events", n(st.inflight.size())},
+          {"cached_events", n(st.recent.size())},
+          {"replays_waiting", n(st.replaying.size())},
+          {"handoffs", n(st.handoffs.size())}};
+}
+
 // What both behaviours handle: the cluster's messages, writes finishing,
 // and the questions another node may ask while this one is starting.
 caf::message_handler common(channel_actor* self) {
   return {
+      [=](admin_atom, bool with_fields) {
+        auto s = self->stats("channel", "channel:" + self->state.name);
+        if (with_fields) s.fields = dump(self->state);
+        return s;
+      },
+      [=](admin_atom, channel_atom) { return stats_of(self->state); },
       [=](view_atom, view_ptr& v) { view_changed(self, std::move(v)); },
       [=](sync_atom, const std::string& node, const log_position& asker) {
         ++self->state.forwarded;
@@ -358,6 +438,7 @@ void become_waiting(channel_actor* self) {
 std::map<std::string, wire::presence_entry> local_presence(const channel_state& st) {
   std::map<std::string, wire::presence_entry> out;
   for (auto& m : st.members) {
+    if (m.observer) continue;
     auto& p = out[m.user.id];
     p.user = m.user;
     ++p.connections;

@@ -13,6 +13,7 @@
 
 #include <boost/container/deque.hpp>
 
+#include "actors/counted_actor.hpp"
 #include "actors/messages.hpp"
 #include "cluster/term_history.hpp"
 #include "core/config.hpp"
@@ -129,7 +130,7 @@ struct channel_state {
   }
 };
 
-using channel_actor = caf::stateful_actor<channel_state>;
+using channel_actor = counted_actor<channel_state>;
 
 // channel_actor.cpp
 void report_if_idle(channel_actor* self);

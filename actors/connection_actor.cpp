@@ -2,9 +2,11 @@
 
 #include <chrono>
 
+#include "actors/counted_actor.hpp"
 #include "actors/messages.hpp"
 #include "core/access.hpp"
 #include "core/log.hpp"
+#include "core/time.hpp"
 
 namespace sb {
 
@@ -20,9 +22,10 @@ struct connection_state {
   caf::actor user_actor;
   std::vector<std::pair<std::string, caf::actor>> channels;  // joined, in join order
   std::vector<wire::channel_position> positions;             // for the greeting
+  int64_t opened_ms = now_ms();
 };
 
-using conn_actor = caf::stateful_actor<connection_state>;
+using conn_actor = counted_actor<connection_state>;
 
 void reply_error(conn_actor* self, std::string_view code, std::string_view message,
                  const std::string& id) {
@@ -260,6 +263,27 @@ void handle(conn_actor* self, caf::actor hub, const config& cfg, wire::command& 
   }
 }
 
+connection_stats stats_of(const connection_state& st) {
+  auto q = st.args.out->queued();
+  connection_stats s{st.args.id, st.user.id, st.args.remote, st.args.path, st.opened_ms,
+                     q.frames, q.bytes, {}};
+  for (auto& [name, channel] : st.channels) s.channels.push_back(name);
+  return s;
+}
+
+std::vector<admin_field> dump(const connection_state& st) {
+  auto s = stats_of(st);
+  std::string channels;
+  for (auto& c : s.channels) channels += (channels.empty() ? "" : " ") + c;
+  return {{"user", s.user},
+          {"remote", s.remote},
+          {"route", s.route},
+          {"age_ms", std::to_string(now_ms() - s.opened_ms)},
+          {"channels", channels},
+          {"queued_frames", std::to_string(s.queued_frames)},
+          {"queued_bytes", std::to_string(s.queued_bytes)}};
+}
+
 caf::behavior connection(conn_actor* self, caf::actor hub, const config* cfg,
                          connection_args args) {
   auto& st = self->state;
@@ -294,6 +318,12 @@ caf::behavior connection(conn_actor* self, caf::actor hub, const config* cfg,
         log::info("conn_close", {{"conn", self->state.args.id}, {"user", self->state.user.id}});
         self->quit();
       },
+      [=](admin_atom, bool with_fields) {
+        auto s = self->stats("connection", "conn:" + std::to_string(self->state.args.id));
+        if (with_fields) s.fields = dump(self->state);
+        return s;
+      },
+      [=](admin_atom, connect_atom) { return stats_of(self->state); },
   };
 }
 

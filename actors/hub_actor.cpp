@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "actors/channel_actor.hpp"
+#include "actors/counted_actor.hpp"
 #include "actors/messages.hpp"
 #include "actors/replica_actor.hpp"
 #include "actors/user_actor.hpp"
@@ -34,7 +35,11 @@ struct hub_state {
   uint64_t last_call = 0;
   view_ptr view;     // none for a single node
   caf::actor replica;
+  caf::actor admin;
+  caf::actor membership;  // the view's sender; none for a single node
 };
+
+using hub_actor = counted_actor<hub_state>;
 
 // Drops an idle child, unless a request forwarded to it is still in flight:
 // then the child is busy again and will report idle later if need be.
@@ -59,15 +64,13 @@ void forget(directory& dir, const caf::actor_addr& who) {
 // The owner's hub, for a server-API request on a channel another node owns.
 // A request another hub forwarded is served here whatever this node's view
 // says, so two nodes whose views briefly differ never pass one back and forth.
-caf::actor remote_owner(caf::stateful_actor<hub_state>* self, const std::string& channel) {
+caf::actor remote_owner(hub_actor* self, const std::string& channel) {
   auto& v = self->state.view;
   bool forwarded = self->current_sender() && self->current_sender()->node() != self->node();
   if (!v || forwarded || v->owners.empty()) return nullptr;
   auto owner = v->rank(channel).front();
   return owner.id == v->self ? nullptr : owner.hub;
 }
-
-using hub_actor = caf::stateful_actor<hub_state>;
 
 std::optional<caf::response_promise> take_call(hub_actor* self, const caf::actor_addr& hub,
                                                uint64_t id) {
@@ -103,6 +106,24 @@ caf::result<caf::message> call_owner(hub_actor* self, const caf::actor& owner, T
   return rp;
 }
 
+hub_snapshot snapshot(hub_actor* self) {
+  auto& st = self->state;
+  hub_snapshot s{caf::actor{self}, st.replica, st.membership, st.view, {}, {}};
+  for (auto& [name, e] : st.channels) s.channels.emplace_back(name, e.actor);
+  for (auto& [id, e] : st.users) s.users.emplace_back(id, e.actor);
+  return s;
+}
+
+std::vector<admin_field> dump(const hub_state& st) {
+  std::size_t calls = 0;
+  for (auto& [hub, pending] : st.calls) calls += pending.size();
+  return {{"channels", std::to_string(st.channels.size())},
+          {"users", std::to_string(st.users.size())},
+          {"relayed_calls", std::to_string(calls)},
+          {"owners", st.view ? std::to_string(st.view->owners.size()) : "1"},
+          {"peers", st.view ? std::to_string(st.view->peers.size()) : "0"}};
+}
+
 void fail_calls(hub_actor* self, const caf::actor_addr& hub) {
   auto& st = self->state;
   if (!st.watched.erase(hub)) return;
@@ -112,8 +133,9 @@ void fail_calls(hub_actor* self, const caf::actor_addr& hub) {
   st.calls.erase(it);
 }
 
-caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg, event_log* log) {
+caf::behavior hub(hub_actor* self, const config* cfg, event_log* log, caf::actor admin) {
   self->state.replica = spawn_replica(self, log, cfg->node_id);
+  self->state.admin = std::move(admin);
   self->set_down_handler([=](caf::down_msg& dm) {
     forget(self->state.channels, dm.source);
     forget(self->state.users, dm.source);
@@ -211,6 +233,7 @@ caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg, event
       },
       [=](view_atom, view_ptr& v) {
         self->state.view = v;
+        self->state.membership = caf::actor_cast<caf::actor>(self->current_sender());
         self->send(self->state.replica, view_atom::value, v);
         for (auto& [name, entry] : self->state.channels) self->send(entry.actor, view_atom::value, v);
         for (auto& [id, entry] : self->state.users) self->send(entry.actor, view_atom::value, v);
@@ -219,6 +242,21 @@ caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg, event
         auto it = self->state.users.find(user_id);
         if (it == self->state.users.end()) return caf::make_message(uint32_t{0});
         return self->delegate(it->second.actor, kick_atom::value, code);
+      },
+      // A drain: every connection of this node goes, to reconnect elsewhere.
+      [=](kick_atom, uint16_t code) {
+        for (auto& [id, entry] : self->state.users) self->send(entry.actor, kick_atom::value, code);
+      },
+      [=](admin_atom, admin_query& q, bool everywhere) {
+        return self->delegate(self->state.admin, std::move(q), everywhere, snapshot(self));
+      },
+      [=](admin_atom, drain_atom, const std::string& node) {
+        return self->delegate(self->state.admin, drain_atom::value, node, snapshot(self));
+      },
+      [=](admin_atom, bool with_fields) {
+        auto s = self->stats("hub", "hub");
+        if (with_fields) s.fields = dump(self->state);
+        return s;
       },
       [=](idle_atom, channel_atom, const std::string& name, uint64_t handled) {
         retire(self, self->state.channels, name, handled);
@@ -231,8 +269,8 @@ caf::behavior hub(caf::stateful_actor<hub_state>* self, const config* cfg, event
 
 }  // namespace
 
-caf::actor spawn_hub(caf::actor_system& sys, const config& cfg, event_log* log) {
-  return sys.spawn(hub, &cfg, log);
+caf::actor spawn_hub(caf::actor_system& sys, const config& cfg, event_log* log, caf::actor admin) {
+  return sys.spawn(hub, &cfg, log, std::move(admin));
 }
 
 }  // namespace sb

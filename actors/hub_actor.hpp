@@ -9,6 +9,11 @@
 //   (api_atom, presence_atom, channel)          -> std::vector<presence_entry>
 //   (api_atom, info_atom, channel)              -> (epoch, last_event_id, owner, replicas)
 //   (kick_atom, user_id, code)                  -> uint32_t connections closed
+//   (kick_atom, code)                           closes every connection of this node
+// For the admin interface, passed on to the admin actor with a snapshot of the directory:
+//   (admin_atom, admin_query, everywhere)       -> std::vector<admin_report>
+//   (admin_atom, drain_atom, node_id)           -> bool
+//   (admin_atom, with_fields)                   -> actor_stats of the hub
 // API requests on a channel another node owns go to that node's hub.
 // From the membership actor and other nodes:
 //   (view_atom, view_ptr)                       passed on to every channel and user actor
@@ -25,6 +30,6 @@ namespace sb {
 
 class event_log;
 
-caf::actor spawn_hub(caf::actor_system& sys, const config& cfg, event_log* log);
+caf::actor spawn_hub(caf::actor_system& sys, const config& cfg, event_log* log, caf::actor admin);
 
 }  // namespace sb

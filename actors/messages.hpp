@@ -20,6 +20,11 @@
 //   primary --replicate (replica_batch)--> each replica's hub --> its event log
 //   new primary --sync (log_position)--> every other node's hub (or channel) -> sync_reply
 //   user actor --claim/count--> counting node's hub --> its user actor (cluster-wide connection limit)
+//
+// The admin interface (sbctl):
+//   node --admin_query--> hub --> admin actor --> every other node's hub --> its admin actor
+//   admin actor --admin--> each actor of its node: actor_stats, channel_stats, user_answer,
+//   connection_stats (each actor reports its own mailbox and handled count)
 #pragma once
 
 #include <algorithm>
@@ -28,6 +33,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/admin_report.hpp"
 #include "cluster/ownership.hpp"
 #include "core/event.hpp"
 #include "net/outbound.hpp"
@@ -67,6 +73,7 @@ using claim_atom = caf::atom_constant<caf::atom("claim")>;
 using count_atom = caf::atom_constant<caf::atom("count")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using info_atom = caf::atom_constant<caf::atom("info")>;
+using admin_atom = caf::atom_constant<caf::atom("admin")>;  // the admin interface (sbctl)
 
 // A connection as a channel sees it: where to put frames and whose it is.
 struct member {
@@ -74,6 +81,7 @@ struct member {
   outbound_ptr out;
   user_ref user;
   std::vector<std::string> types;  // notification filter: event types wanted (empty: all)
+  bool observer = false;  // `sbctl tail`: receives events, is not present
 };
 
 // A connection joining a channel, optionally replaying from a position.
@@ -194,6 +202,23 @@ struct replay_page {
   uint64_t last_event_id = 0;
   std::vector<std::string> payloads;
   bool gap = false;
+};
+
+// The hub's children as its admin actor sees them, handed over with each
+// admin request so that the admin actor keeps no copy of the directory.
+struct hub_snapshot {
+  caf::actor hub;
+  caf::actor replica;
+  caf::actor membership;  // none for a single node
+  view_ptr view;
+  std::vector<std::pair<std::string, caf::actor>> channels;  // by name
+  std::vector<std::pair<std::string, caf::actor>> users;     // by user id
+};
+
+// A user actor's answer to the admin actor: itself and its connections.
+struct user_answer {
+  user_stats stats;
+  std::vector<caf::actor> connections;
 };
 
 // Work for the node's API bridge actor: a request to make on behalf of a
@@ -332,6 +357,46 @@ typename Inspector::result_type inspect(Inspector& f, replay_page& x) {
   return f(caf::meta::type_name("replay_page"), x.epoch, x.last_event_id, x.payloads, x.gap);
 }
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, admin_query& x) {
+  return f(caf::meta::type_name("admin_query"), x.kind, x.arg, x.node);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, admin_field& x) {
+  return f(caf::meta::type_name("admin_field"), x.key, x.value);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, actor_stats& x) {
+  return f(caf::meta::type_name("actor_stats"), x.kind, x.id, x.caf_id, x.mailbox, x.handled,
+           x.fields);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, channel_stats& x) {
+  return f(caf::meta::type_name("channel_stats"), x.name, x.role, x.members, x.epoch,
+           x.last_event_id, x.owner, x.replicas, x.events_per_second);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_stats& x) {
+  return f(caf::meta::type_name("user_stats"), x.id, x.connections, x.tokens, x.rate, x.burst);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, connection_stats& x) {
+  return f(caf::meta::type_name("connection_stats"), x.id, x.user, x.remote, x.route,
+           x.opened_ms, x.queued_frames, x.queued_bytes, x.channels);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, admin_report& x) {
+  return f(caf::meta::type_name("admin_report"), x.node, x.reachable, x.uptime_ms,
+           x.connections, x.channels, x.owned, x.channel_list, x.users, x.connection_list,
+           x.actors);
+}
+
 // Registers every type above with CAF; every node of a cluster must.
 void register_cluster_types(caf::actor_system_config& cfg);
 
@@ -353,5 +418,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::member)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::join_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::joined)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::view_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::hub_snapshot)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::user_answer)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::wire::command)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::wire::channel_position)

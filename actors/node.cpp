@@ -1,12 +1,16 @@
 #include "actors/node.hpp"
 
+#include <atomic>
+
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>
 
+#include "actors/admin_actor.hpp"
 #include "actors/connection_actor.hpp"
 #include "actors/hub_actor.hpp"
 #include "actors/messages.hpp"
+#include "actors/tap_actor.hpp"
 #include "cluster/membership_actor.hpp"
 #include "storage/event_log.hpp"
 
@@ -98,6 +102,8 @@ void register_cluster_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<log_record>>("std::vector<sb::log_record>");
   cfg.add_message_type<std::vector<term_start>>("std::vector<sb::term_start>");
   cfg.add_message_type<std::vector<wire::presence_entry>>("std::vector<sb::presence_entry>");
+  cfg.add_message_type<admin_query>("sb::admin_query");
+  cfg.add_message_type<std::vector<admin_report>>("std::vector<sb::admin_report>");
 }
 
 // Member order matters: the log is closed (flushing its last appends, whose
@@ -105,18 +111,41 @@ void register_cluster_types(caf::actor_system_config& cfg) {
 struct actor_node::impl {
   explicit impl(const config& c)
       : cfg(c), sys_cfg(c), sys(sys_cfg), log(open_rocksdb_log(storage_options(c))) {
-    hub = spawn_hub(sys, cfg, log.get());
+    admin = spawn_admin(sys, cfg, [this] { drain([this] { close_clients(); }); });
+    hub = spawn_hub(sys, cfg, log.get(), admin);
     api = sys.spawn(bridge);
     if (cfg.cluster.port != 0) membership = spawn_membership(sys, cfg, hub);
   }
+
+  void drain(std::function<void()> done) {
+    draining = true;
+    if (!membership) {
+      done();
+      return;
+    }
+    caf::anon_send(membership, drain_atom::value);
+    // The view reaches every node at once; a new owner's sync is a round trip.
+    auto handover = std::max<caf::timespan>(std::chrono::seconds(1),
+                                            4 * cfg.cluster.heartbeat_interval);
+    caf::anon_send(api, api_job{[=](caf::event_based_actor* self) {
+                     self->delayed_send(self, handover,
+                                        api_job{[=](caf::event_based_actor*) { done(); }});
+                   }});
+  }
+
+  // Going away (1001): the clients reconnect, through the load balancer, to
+  // a node that is not draining.
+  void close_clients() { caf::anon_send(hub, kick_atom::value, uint16_t{1001}); }
 
   const config& cfg;
   system_config sys_cfg;
   caf::actor_system sys;
   std::unique_ptr<event_log> log;
+  caf::actor admin;
   caf::actor hub;
   caf::actor api;         // the bridge for server-API requests
   caf::actor membership;  // none for a single node
+  std::atomic<bool> draining{false};
 };
 
 actor_node::actor_node(const config& cfg) : impl_(std::make_unique<impl>(cfg)) {}
@@ -124,6 +153,8 @@ actor_node::actor_node(const config& cfg) : impl_(std::make_unique<impl>(cfg)) {
 actor_node::~actor_node() { shutdown(); }
 
 std::unique_ptr<connection_link> actor_node::open(connection_args args) {
+  if (args.observer)
+    return std::make_unique<actor_link>(spawn_tap(impl_->sys, impl_->hub, std::move(args)));
   return std::make_unique<actor_link>(spawn_connection(impl_->sys, impl_->hub, impl_->cfg,
                                                        std::move(args)));
 }
@@ -167,7 +198,7 @@ void actor_node::disconnect(const std::string& user_id, std::function<void(uint3
 
 void actor_node::members(std::function<void(std::vector<api_member>)> done) {
   if (!impl_->membership) {
-    done({{impl_->cfg.node_id, {}, true, false, true, 0}});
+    done({{impl_->cfg.node_id, {}, true, impl_->draining, true, 0}});
     return;
   }
   ask(
@@ -195,24 +226,28 @@ void actor_node::channel(const std::string& channel, std::function<void(api_chan
 
 bool actor_node::clustered() const { return static_cast<bool>(impl_->membership); }
 
-void actor_node::drain(std::function<void()> done) {
-  if (!impl_->membership) {
-    done();
-    return;
-  }
-  caf::anon_send(impl_->membership, drain_atom::value);
-  // The view reaches every node at once; a new owner's sync is a round trip.
-  auto handover = std::max<caf::timespan>(std::chrono::seconds(1),
-                                          4 * impl_->cfg.cluster.heartbeat_interval);
-  caf::anon_send(impl_->api, api_job{[=](caf::event_based_actor* self) {
-                   self->delayed_send(self, handover, api_job{[=](caf::event_based_actor*) { done(); }});
-                 }});
+void actor_node::drain(std::function<void()> done) { impl_->drain(std::move(done)); }
+
+bool actor_node::draining() const { return impl_->draining; }
+
+void actor_node::drain_node(const std::string& node, std::function<void(std::string)> done) {
+  ask(
+      impl_->api, impl_->hub, [=](bool found) { done(found ? "" : "not_found"); },
+      [=](std::string) { done("unavailable"); }, admin_atom::value, drain_atom::value, node);
+}
+
+void actor_node::admin(admin_query q,
+                       std::function<void(std::optional<std::vector<admin_report>>)> done) {
+  ask(
+      impl_->api, impl_->hub, [=](std::vector<admin_report>& reports) { done(std::move(reports)); },
+      [=](std::string) { done(std::nullopt); }, admin_atom::value, std::move(q), true);
 }
 
 void actor_node::shutdown() {
   if (!impl_->hub) return;
   caf::anon_send_exit(impl_->hub, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(impl_->api, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(impl_->admin, caf::exit_reason::user_shutdown);
   if (impl_->membership) caf::anon_send_exit(impl_->membership, caf::exit_reason::user_shutdown);
   impl_->hub = nullptr;
   impl_->sys.await_all_actors_done();

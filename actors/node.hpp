@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/admin_report.hpp"
 #include "core/claims.hpp"
 #include "core/config.hpp"
 #include "net/outbound.hpp"
@@ -29,6 +30,7 @@ struct connection_args {
   std::string remote;                 // peer address, for logs
   std::string path;                   // route path, for logs
   outbound_ptr out;
+  bool observer = false;  // `sbctl tail`: one channel, events only, not a user's connection
 };
 
 // A session's handle on its connection actor.
@@ -103,6 +105,17 @@ class actor_node {
   // Hands this node's channels to the other members (it stops owning any)
   // and calls `done` once they have had time to take them over.
   void drain(std::function<void()> done);
+
+  // Whether this node drains (SIGTERM or the admin interface).
+  bool draining() const;
+
+  // Asks node `node` (this one or another member) to drain without
+  // stopping: its clients are closed with 1001 once the channels moved.
+  // `done` gets "" or a PROTOCOL-style error code (not_found, unavailable).
+  void drain_node(const std::string& node, std::function<void(std::string)> done);
+
+  // The admin interface: each node's report (none when the hub failed).
+  void admin(admin_query q, std::function<void(std::optional<std::vector<admin_report>>)> done);
 
   // Closes the user's connections with 4005; reports how many there were.
   void disconnect(const std::string& user_id, std::function<void(uint32_t)> done);

@@ -4,6 +4,7 @@
 #include <map>
 #include <vector>
 
+#include "actors/counted_actor.hpp"
 #include "actors/messages.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
@@ -32,7 +33,7 @@ struct user_state {
   uint64_t registrations = 0;  // handled requests forwarded by the hub
 };
 
-using user_actor = caf::stateful_actor<user_state>;
+using user_actor = counted_actor<user_state>;
 
 // The node that counts this user's connections cluster-wide; none when it
 // is this one (or there is no cluster).
@@ -146,6 +147,23 @@ bool claim(user_actor* self, const std::string& node, const caf::actor& who, uin
   return true;
 }
 
+user_stats stats_of(user_state& st) {
+  return {st.id, static_cast<uint32_t>(st.connections.size()), st.bucket.tokens(),
+          st.cfg->limits.rate_limit_per_second, st.cfg->limits.rate_limit_burst};
+}
+
+std::vector<admin_field> dump(user_state& st) {
+  std::string remote;
+  for (auto& [node, c] : st.remote)
+    remote += (remote.empty() ? "" : " ") + node + "=" + std::to_string(c.connections);
+  return {{"connections", std::to_string(st.connections.size())},
+          {"claiming", std::to_string(st.claiming)},
+          {"counted_by", st.counted_by.empty() ? st.cfg->node_id : st.counted_by},
+          {"remote_counts", remote},
+          {"rate_limit_tokens", std::to_string(st.bucket.tokens())},
+          {"registrations", std::to_string(st.registrations)}};
+}
+
 caf::behavior user(user_actor* self, caf::actor hub, std::string id, const config* cfg,
                    view_ptr view) {
   auto& st = self->state;
@@ -201,6 +219,14 @@ caf::behavior user(user_actor* self, caf::actor hub, std::string id, const confi
       },
       [=](idle_atom) {
         if (idle(self->state)) self->quit();
+      },
+      [=](admin_atom, bool with_fields) {
+        auto s = self->stats("user", "user:" + self->state.id);
+        if (with_fields) s.fields = dump(self->state);
+        return s;
+      },
+      [=](admin_atom, user_atom) {
+        return user_answer{stats_of(self->state), self->state.connections};
       },
   };
 }

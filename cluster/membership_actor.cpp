@@ -7,6 +7,7 @@
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/all.hpp>
 
+#include "actors/counted_actor.hpp"
 #include "actors/messages.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
@@ -34,7 +35,7 @@ struct membership_state {
   std::map<std::string, int> waited;           // ticks an address has been left undialled
 };
 
-using membership = caf::stateful_actor<membership_state>;
+using membership = counted_actor<membership_state>;
 
 std::pair<std::string, uint16_t> split_address(const std::string& addr) {
   auto colon = addr.rfind(':');
@@ -181,6 +182,15 @@ void kick_everywhere(membership* self, const caf::actor& hub, const config* cfg,
         .then(done, [=](caf::error&) { done(0); });
 }
 
+std::vector<admin_field> dump(const membership_state& st) {
+  std::vector<admin_field> out{{"address", st.self_address},
+                               {"draining", st.draining ? "yes" : "no"},
+                               {"dialing", std::to_string(st.dialing.size())}};
+  for (const auto& [node, p] : st.members)
+    out.push_back({"member " + node, p.address + (p.up ? (p.draining ? " draining" : " up") : " down")});
+  return out;
+}
+
 caf::behavior membership_behavior(membership* self, const config* cfg, std::string self_address,
                                   caf::actor dialer_actor, caf::actor hub) {
   auto& st = self->state;
@@ -250,6 +260,11 @@ caf::behavior membership_behavior(membership* self, const config* cfg, std::stri
         for (const auto& [node, p] : st.members)
           out.push_back({node, p.address, p.up, p.draining, false, p.since_ms});
         return out;
+      },
+      [=](admin_atom, bool with_fields) {
+        auto s = self->stats("membership", "membership");
+        if (with_fields) s.fields = dump(self->state);
+        return s;
       },
   };
 }

@@ -203,6 +203,19 @@ route_config read_route(const json& j, std::size_t index) {
   return route;
 }
 
+// admin.port stays unset when not given: its default depends on http.port.
+void read_admin(const json& j, admin_config& a) {
+  object_reader r{j, "admin"};
+  r.read("host", a.host);
+  if (r.find("port")) {
+    uint16_t port = 0;
+    r.read_int("port", port, 0, 65535);
+    a.port = port;
+  }
+  r.read("token", a.token);
+  r.done();
+}
+
 void read_config(const json& root, config& cfg) {
   object_reader top{root, ""};
   if (auto node = top.find("node")) {
@@ -257,6 +270,7 @@ void read_config(const json& root, config& cfg) {
     r.read("ca_file", c.ca_file);
     r.done();
   }
+  if (auto admin = top.find("admin")) read_admin(*admin, cfg.admin);
   if (auto storage = top.find("storage")) {
     object_reader r{*storage, "storage"};
     r.read("sync", cfg.storage.sync);
@@ -302,6 +316,23 @@ void validate_cluster(const cluster_config& c) {
                                    "(or insecure: true for a local test cluster)");
 }
 
+void validate_admin(admin_config& a, const http_config& http) {
+  constexpr std::size_t min_token = 16;
+  constexpr uint16_t offset = 100;
+  if (a.host.empty()) object_reader::fail("admin.host", "must not be empty");
+  if (!a.token.empty() && a.token.size() < min_token)
+    object_reader::fail("admin.token", "must be at least " + std::to_string(min_token) +
+                                           " characters");
+  if (a.port) {
+    if (*a.port == 0) a.port.reset();
+    return;
+  }
+  if (http.port > 65535 - offset)
+    object_reader::fail("admin.port", "must be given when http.port is above " +
+                                          std::to_string(65535 - offset));
+  a.port = http.port == 0 ? 0 : http.port + offset;
+}
+
 void validate(config& cfg) {
   if (cfg.auth.jwt_secret.empty())
     object_reader::fail("auth.jwt_secret", "is required (or set SWITCHBOARD_JWT_SECRET)");
@@ -317,6 +348,7 @@ void validate(config& cfg) {
   // Stored in every channel's term history (one length byte).
   if (cfg.node_id.size() > 128) object_reader::fail("node.id", "must be at most 128 bytes");
   validate_cluster(cfg.cluster);
+  validate_admin(cfg.admin, cfg.http);
 }
 
 // Sets `dotted.key=value` in the JSON tree; the value is JSON when it parses
@@ -382,6 +414,8 @@ config load_config(const std::string& text, const std::vector<std::string>& over
     root["auth"]["jwt_secret"] = it->second;
   if (auto it = env.find("SWITCHBOARD_API_KEYS"); it != env.end() && !it->second.empty())
     root["auth"]["api_keys"] = split_commas(it->second);
+  if (auto it = env.find("SWITCHBOARD_ADMIN_TOKEN"); it != env.end() && !it->second.empty())
+    root["admin"]["token"] = it->second;
   for (const auto& o : overrides) apply_override(root, o);
 
   config cfg;

@@ -80,6 +80,17 @@ struct cluster_config {
   std::string ca_file;
 };
 
+// The admin listener (sbctl): HTTP/JSON on its own port, loopback by default.
+struct admin_config {
+  std::string host = "127.0.0.1";
+  // Resolved at load: http.port + 100 when not given, or any free port when
+  // http.port is 0; no value when admin.port is 0 (the listener is off).
+  std::optional<uint16_t> port;
+  std::string token;  // bearer token sbctl must send; empty: the listener is off
+
+  bool enabled() const { return port.has_value() && !token.empty(); }
+};
+
 struct storage_config {
   bool sync = true;  // fsync the write-ahead log on every group commit
 };
@@ -98,6 +109,7 @@ struct config {
   auth_config auth;
   storage_config storage;
   cluster_config cluster;
+  admin_config admin;
   log_config log;
   std::map<std::string, namespace_config> namespaces;
   std::vector<route_config> routes;

@@ -34,16 +34,6 @@ unsigned status_of(const std::string& code) {
   return 503;
 }
 
-// Constant-time, so a wrong key's timing says nothing about the right one.
-bool authorized(const config& cfg, const std::string& header) {
-  auto key = jwt::bearer(header);
-  if (key.empty()) return false;
-  bool ok = false;
-  for (const auto& k : cfg.auth.api_keys)
-    if (k.size() == key.size() && CRYPTO_memcmp(k.data(), key.data(), k.size()) == 0) ok = true;
-  return ok;
-}
-
 // App event types: free names, except those of frames the protocol gives
 // their own shape (a "message" without content would break chat clients).
 bool valid_type(const std::string& t) {
@@ -198,16 +188,9 @@ void disconnect(actor_node& node, const request& req, std::function<void(respons
   });
 }
 
-}  // namespace
-
-std::string error_body(std::string_view code, std::string_view message) {
-  return dump({{"error", code}, {"message", message}});
-}
-
-bool is_api_path(const std::string& path) { return path.rfind("/api/", 0) == 0; }
-
-void handle(const config& cfg, actor_node& node, const request& req,
-            std::function<void(response)> reply) {
+// `cfg` null: the caller is authenticated already.
+void serve(const config* cfg, actor_node& node, const request& req,
+           std::function<void(response)> reply) {
   using handler = void (*)(actor_node&, const request&, std::function<void(response)>);
   struct route {
     const char* method;
@@ -231,7 +214,7 @@ void handle(const config& cfg, actor_node& node, const request& req,
   }
   if (!path_known) return reply(error(404, "not_found", "no such API path"));
   if (!found) return reply(error(405, "method_not_allowed", "wrong method for this path"));
-  if (!authorized(cfg, req.authorization))
+  if (cfg && !bearer_matches(req.authorization, cfg->auth.api_keys))
     return reply(error(401, "unauthorized", "a valid API key is required (Authorization: Bearer KEY)"));
   try {
     found->fn(node, req, reply);
@@ -239,6 +222,33 @@ void handle(const config& cfg, actor_node& node, const request& req,
     log::info("api_bad_request", {{"path", path}, {"why", e.message}});
     reply(error(400, "bad_request", e.message));
   }
+}
+
+}  // namespace
+
+std::string error_body(std::string_view code, std::string_view message) {
+  return dump({{"error", code}, {"message", message}});
+}
+
+bool is_api_path(const std::string& path) { return path.rfind("/api/", 0) == 0; }
+
+// Constant-time, so a wrong key's timing says nothing about the right one.
+bool bearer_matches(const std::string& header, const std::vector<std::string>& keys) {
+  auto key = jwt::bearer(header);
+  if (key.empty()) return false;
+  bool ok = false;
+  for (const auto& k : keys)
+    if (k.size() == key.size() && CRYPTO_memcmp(k.data(), key.data(), k.size()) == 0) ok = true;
+  return ok;
+}
+
+void handle(const config& cfg, actor_node& node, const request& req,
+            std::function<void(response)> reply) {
+  serve(&cfg, node, req, std::move(reply));
+}
+
+void handle_trusted(actor_node& node, const request& req, std::function<void(response)> reply) {
+  serve(nullptr, node, req, std::move(reply));
 }
 
 }  // namespace sb::api

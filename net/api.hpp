@@ -32,6 +32,13 @@ bool is_api_path(const std::string& path);
 void handle(const config& cfg, actor_node& node, const request& req,
             std::function<void(response)> reply);
 
+// The same for a caller that another key authenticated (the admin
+// interface reuses publish and disconnect): no API key is checked.
+void handle_trusted(actor_node& node, const request& req, std::function<void(response)> reply);
+
+// Whether the Authorization header carries one of `keys` (constant time).
+bool bearer_matches(const std::string& header, const std::vector<std::string>& keys);
+
 // `{"error": code, "message": message}`
 std::string error_body(std::string_view code, std::string_view message);
 

@@ -22,6 +22,12 @@ struct wire_frame {
 };
 using frame_ptr = std::shared_ptr<const wire_frame>;
 
+// What waits in a socket's queue, for the admin interface.
+struct backlog {
+  uint64_t frames = 0;
+  uint64_t bytes = 0;
+};
+
 class outbound {
  public:
   virtual ~outbound() = default;
@@ -41,6 +47,8 @@ class outbound {
 
   // Sends a close frame after what is queued, then closes the socket.
   virtual void close(uint16_t code, std::string reason) = 0;
+
+  virtual backlog queued() const = 0;
 };
 using outbound_ptr = std::shared_ptr<outbound>;
 

@@ -100,6 +100,11 @@ class outbound_queue {
     return frames_.size();
   }
 
+  backlog queued() const {
+    std::lock_guard lk(mu_);
+    return {frames_.size(), bytes_};
+  }
+
  private:
   verdict wake() {
     if (!started_ || writing_) return verdict::queued;

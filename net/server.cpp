@@ -22,6 +22,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/time.hpp"
+#include "net/admin.hpp"
 #include "net/api.hpp"
 #include "net/jwt.hpp"
 #include "net/outbound_queue.hpp"
@@ -103,24 +104,32 @@ class closable {
 
 }  // namespace
 
-// State shared by the listener and every session.
+// A listening socket: the public port, or the admin interface's.
+struct listener {
+  listener(asio::io_context& ioc, bool is_admin)
+      : acceptor(asio::make_strand(ioc)), pause(acceptor.get_executor()), admin(is_admin) {}
+
+  tcp::acceptor acceptor;
+  asio::steady_timer pause;
+  const bool admin;
+};
+
+// State shared by the listeners and every session.
 struct server::impl {
   impl(const config& c, actor_node& n)
-      : cfg(c), node(n), ioc(static_cast<int>(c.http.threads)),
-        acceptor(asio::make_strand(ioc)), accept_pause(acceptor.get_executor()),
-        signals(ioc, SIGINT, SIGTERM),
+      : cfg(c), node(n), ioc(static_cast<int>(c.http.threads)), public_port(ioc, false),
+        admin_port(ioc, true), signals(ioc, SIGINT, SIGTERM),
         started(std::chrono::steady_clock::now()) {}
 
   const config& cfg;
   actor_node& node;
   asio::io_context ioc;
-  tcp::acceptor acceptor;
-  asio::steady_timer accept_pause;
+  listener public_port;
+  listener admin_port;  // closed when the admin interface is off
   asio::signal_set signals;
   std::chrono::steady_clock::time_point started;
   std::atomic<uint64_t> next_id{1};
   std::atomic<bool> stopping{false};
-  std::atomic<bool> draining{false};  // handing channels over; new sockets go elsewhere
 
   std::mutex sessions_mu;
   std::unordered_map<uint64_t, std::weak_ptr<closable>> sessions;
@@ -135,7 +144,7 @@ struct server::impl {
     sessions.erase(id);
   }
 
-  void accept();
+  void accept(listener& l);
   void stop();
 };
 
@@ -203,6 +212,8 @@ class ws_session final : public outbound,
     schedule(v);
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->arm_close_timer(); });
   }
+
+  backlog queued() const override { return queue_.queued(); }
 
   // --- closable ---
   void shutdown() override { close(ws::close_going_away, "server shutting down"); }
@@ -516,6 +527,11 @@ class sse_session final : public outbound,
 
   void shutdown() override { close(ws::close_going_away, "server shutting down"); }
 
+  backlog queued() const override {
+    std::lock_guard lk(mu_);
+    return {0, out_.size() + held_.size()};
+  }
+
  private:
   // Called with mu_ held.
   std::string render(const wire_frame& f) {
@@ -620,7 +636,7 @@ class sse_session final : public outbound,
   bool dead_ = false;     // strand only
   std::string inflight_;  // strand only
 
-  std::mutex mu_;  // guards the fields below
+  mutable std::mutex mu_;  // guards the fields below
   std::vector<std::pair<std::string, uint64_t>> positions_;
   std::string out_;   // ready to write
   std::string held_;  // queued before the greeting
@@ -634,8 +650,8 @@ class sse_session final : public outbound,
 // WebSocket requests on the configured routes.
 class http_session final : public closable, public std::enable_shared_from_this<http_session> {
  public:
-  http_session(server::impl& srv, tcp::socket socket)
-      : srv_(srv), id_(srv.next_id++), stream_(std::move(socket)) {
+  http_session(server::impl& srv, tcp::socket socket, bool admin)
+      : srv_(srv), id_(srv.next_id++), stream_(std::move(socket)), admin_(admin) {
     error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -693,6 +709,10 @@ class http_session final : public closable, public std::enable_shared_from_this<
               false);
       return;
     }
+    if (admin_) {
+      admin_request(req, *target);
+      return;
+    }
     if (beast::websocket::is_upgrade(req)) {
       upgrade(req, *target);
       return;
@@ -715,7 +735,9 @@ class http_session final : public closable, public std::enable_shared_from_this<
     }
     if (api::is_api_path(target->path)) {
       metrics::node().api_requests++;
-      call_api(req, *target);
+      call_api(req, *target, [this](const api::request& r, reply_fn reply) {
+        api::handle(srv_.cfg, srv_.node, r, std::move(reply));
+      });
       return;
     }
     respond(route_http(req, *target), req.keep_alive());
@@ -734,7 +756,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
                         {"self", m.self},
                         {"since", m.since_ms ? nlohmann::json(iso8601_ms(m.since_ms)) : nlohmann::json()}});
       nlohmann::json body = {
-          {"status", srv.stopping ? "stopping" : srv.draining ? "draining" : "ok"},
+          {"status", srv.stopping ? "stopping" : srv.node.draining() ? "draining" : "ok"},
           {"node", srv.cfg.node_id},
           {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(
                            std::chrono::steady_clock::now() - srv.started)
@@ -774,27 +796,73 @@ class http_session final : public closable, public std::enable_shared_from_this<
                    a.args.channels.end()
                ? a.args.positions.erase(it)
                : std::next(it);
-    stream_.expires_never();
-    handed_over_ = true;
-    auto channels = a.args.channels;
-    auto positions = a.args.positions;
-    auto sse = std::make_shared<sse_session>(srv_, id_, stream_.release_socket(),
-                                             std::move(channels), positions);
-    sse->begin(std::move(a.args));
+    stream_events(std::move(a.args));
   }
 
-  // The answer comes back on an actor thread; the response is written on
-  // this session's strand, and the next request is read only after it.
-  void call_api(const http::request<http::string_body>& req, const request_target& target) {
+  // The socket becomes a Server-Sent Events stream of `args`' channels.
+  void stream_events(connection_args args) {
+    stream_.expires_never();
+    handed_over_ = true;
+    auto channels = args.channels;
+    auto positions = args.positions;
+    auto sse = std::make_shared<sse_session>(srv_, id_, stream_.release_socket(),
+                                             std::move(channels), positions);
+    sse->begin(std::move(args));
+  }
+
+  // The admin port answers the admin interface only, and only with the token.
+  void admin_request(const http::request<http::string_body>& req, const request_target& target) {
+    if (!admin::authorized(srv_.cfg, std::string{sv(req[http::field::authorization])})) {
+      log::info("admin_refused", {{"remote", remote_}, {"path", target.path}});
+      return call_api(req, target, [](const api::request&, reply_fn reply) {
+        reply(admin::unauthorized());
+      });
+    }
+    if (target.path == "/admin/tail" && req.method() == http::verb::get)
+      return open_tail(req, target);
+    call_api(req, target, [this](const api::request& r, reply_fn reply) {
+      admin::handle(srv_.cfg, srv_.node, r, std::move(reply));
+    });
+  }
+
+  // GET /admin/tail: the channel's events as Server-Sent Events, from an
+  // observer that is not present in the channel.
+  void open_tail(const http::request<http::string_body>& req, const request_target& target) {
+    auto t = admin::parse_tail(api_request(req, target));
+    if (!t.error.empty())
+      return respond(error_response(http::status::bad_request, "bad_request", t.error,
+                                    req.version()),
+                     false);
+    connection_args args;
+    args.id = id_;
+    args.channels = {t.channel};
+    if (t.since) args.positions[t.channel] = *t.since;
+    args.remote = remote_;
+    args.path = target.path;
+    args.observer = true;
+    stream_events(std::move(args));
+  }
+
+  static api::request api_request(const http::request<http::string_body>& req,
+                                  const request_target& target) {
     api::request r;
     r.method = std::string{sv(req.method_string())};
     r.path = target.path;
     r.query = target.query;
     r.authorization = std::string{sv(req[http::field::authorization])};
     r.body = req.body();
+    return r;
+  }
+
+  using reply_fn = std::function<void(api::response)>;
+
+  // The answer comes back on an actor thread; the response is written on
+  // this session's strand, and the next request is read only after it.
+  void call_api(const http::request<http::string_body>& req, const request_target& target,
+                const std::function<void(const api::request&, reply_fn)>& handler) {
     auto version = req.version();
     bool keep_alive = req.keep_alive();
-    api::handle(srv_.cfg, srv_.node, r,
+    handler(api_request(req, target),
                 [self = shared_from_this(), version, keep_alive](api::response res) {
                   asio::post(self->stream_.get_executor(),
                              [self, version, keep_alive, res = std::move(res)]() mutable {
@@ -877,7 +945,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
     auto key = sv(req[http::field::sec_websocket_key]);
     if (key.size() != 24)
       return refuse(http::status::bad_request, "bad_request", "bad Sec-WebSocket-Key", req);
-    if (srv_.stopping || srv_.draining)
+    if (srv_.stopping || srv_.node.draining())
       return refuse(http::status::service_unavailable, "unavailable", "node shutting down", req);
 
     std::string bearer{jwt::bearer(sv(req[http::field::authorization]))};
@@ -915,25 +983,26 @@ class http_session final : public closable, public std::enable_shared_from_this<
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string remote_;
   bool handed_over_ = false;
+  const bool admin_;  // accepted on the admin port: only the admin interface
 };
 
 }  // namespace
 
-void server::impl::accept() {
-  acceptor.async_accept(asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+void server::impl::accept(listener& l) {
+  l.acceptor.async_accept(asio::make_strand(ioc), [this, &l](error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !l.acceptor.is_open()) return;
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
-      std::make_shared<http_session>(*this, std::move(socket))->run();
-      accept();
+      std::make_shared<http_session>(*this, std::move(socket), l.admin)->run();
+      accept(l);
       return;
     }
     // Out of descriptors (or similar): retrying at once would spin. Pause,
     // so that closing connections can free some.
     log::warn("accept_failed", {{"why", ec.message()}, {"retry_in_ms", 100}});
-    accept_pause.expires_after(std::chrono::milliseconds(100));
-    accept_pause.async_wait([this](error_code wait_ec) {
-      if (!wait_ec && acceptor.is_open()) accept();
+    l.pause.expires_after(std::chrono::milliseconds(100));
+    l.pause.async_wait([this, &l](error_code wait_ec) {
+      if (!wait_ec && l.acceptor.is_open()) accept(l);
     });
   });
 }
@@ -942,11 +1011,12 @@ void server::impl::stop() {
   stopping = true;
   error_code ignored;
   signals.cancel(ignored);
-  asio::post(acceptor.get_executor(), [this] {
-    error_code ignored;
-    acceptor.close(ignored);
-    accept_pause.cancel();
-  });
+  for (auto* l : {&public_port, &admin_port})
+    asio::post(l->acceptor.get_executor(), [l] {
+      error_code ignored;
+      l->acceptor.close(ignored);
+      l->pause.cancel();
+    });
   std::vector<std::shared_ptr<closable>> live;
   {
     std::lock_guard lk(sessions_mu);
@@ -962,20 +1032,43 @@ server::server(const config& cfg, actor_node& node)
 
 server::~server() = default;
 
-uint16_t server::listen() {
+namespace {
+
+// Binds `a`; `key` names the config section for the error message.
+uint16_t open_listener(tcp::acceptor& a, const std::string& key, const std::string& host, uint16_t port) {
   error_code ec;
-  auto address = asio::ip::make_address(impl_->cfg.http.host, ec);
-  if (ec) throw std::runtime_error("http.host '" + impl_->cfg.http.host + "' is not an IP address");
-  tcp::endpoint ep{address, impl_->cfg.http.port};
-  auto& a = impl_->acceptor;
+  auto address = asio::ip::make_address(host, ec);
+  if (ec) throw std::runtime_error(key + ".host '" + host + "' is not an IP address");
+  tcp::endpoint ep{address, port};
   a.open(ep.protocol(), ec);
   if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) a.bind(ep, ec);
   if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
-    throw std::runtime_error("cannot listen on " + impl_->cfg.http.host + ":" +
-                             std::to_string(impl_->cfg.http.port) + ": " + ec.message());
+    throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) + " (" + key +
+                             "): " + ec.message());
   return a.local_endpoint().port();
+}
+
+// Why the admin interface is off, or "" when it is on.
+std::string admin_off_reason(const admin_config& a) {
+  if (!a.port) return "admin.port is 0";
+  if (a.token.empty()) return "no admin token: set admin.token or SWITCHBOARD_ADMIN_TOKEN";
+  return {};
+}
+
+}  // namespace
+
+uint16_t server::listen() {
+  const auto& cfg = impl_->cfg;
+  auto port = open_listener(impl_->public_port.acceptor, "http", cfg.http.host, cfg.http.port);
+  if (auto why = admin_off_reason(cfg.admin); !why.empty()) {
+    log::warn("admin_off", {{"why", why}});
+    return port;
+  }
+  auto admin = open_listener(impl_->admin_port.acceptor, "admin", cfg.admin.host, *cfg.admin.port);
+  log::info("admin_open", {{"addr", cfg.admin.host}, {"port", admin}});
+  return port;
 }
 
 void server::run() {
@@ -988,13 +1081,13 @@ void server::run() {
     }
     // In a cluster the node first hands its channels over, so that its
     // clients, closed with 1001, find them on the other nodes.
-    impl_->draining = true;
     impl_->node.drain([this] { asio::post(impl_->ioc, [this] { impl_->stop(); }); });
     impl_->signals.async_wait([this](error_code ec, int) {
       if (!ec) impl_->stop();  // a second signal: stop without waiting
     });
   });
-  impl_->accept();
+  impl_->accept(impl_->public_port);
+  if (impl_->admin_port.acceptor.is_open()) impl_->accept(impl_->admin_port);
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < impl_->cfg.http.threads; ++i)
     threads.emplace_back([this] { impl_->ioc.run(); });

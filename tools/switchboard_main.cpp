@@ -25,8 +25,9 @@ constexpr const char* usage = R"(usage: switchboard [--config FILE] [--KEY=VALUE
   --help                   show this text
 
 Secrets may also come from the environment: SWITCHBOARD_JWT_SECRET,
-SWITCHBOARD_API_KEYS (comma-separated). Command-line overrides win over the
-environment, which wins over the file.
+SWITCHBOARD_API_KEYS (comma-separated), SWITCHBOARD_ADMIN_TOKEN (sbctl's admin
+interface). Command-line overrides win over the environment, which wins over
+the file.
 )";
 
 struct options {
@@ -102,9 +103,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (opts.check_only) {
-    std::printf("config ok: node %s, listening on %s:%u, %zu routes, %zu namespaces\n",
+    std::printf("config ok: node %s, listening on %s:%u, %zu routes, %zu namespaces, admin %s\n",
                 cfg.node_id.c_str(), cfg.http.host.c_str(), cfg.http.port, cfg.routes.size(),
-                cfg.namespaces.size());
+                cfg.namespaces.size(),
+                cfg.admin.enabled()
+                    ? (cfg.admin.host + ":" + std::to_string(*cfg.admin.port)).c_str()
+                    : "off");
     return 0;
   }
   sb::log::configure(sb::log::parse_level(cfg.log.level), cfg.log.format == "json", cfg.node_id);

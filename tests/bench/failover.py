@@ -58,7 +58,7 @@ def main():
              f"--node.data_dir={work}/{n}", f"--http.port={http[n]}", f"--cluster.port={cport[n]}",
              f"--cluster.seeds={seeds}", f"--cluster.certificate={work}/pki/{n}.pem",
              f"--cluster.key={work}/pki/{n}.key", f"--cluster.ca_file={work}/pki/ca.pem",
-             f"--cluster.dead_after={dead_after}", "--log.level=warn"],
+             f"--cluster.dead_after={dead_after}", "--admin.port=0", "--log.level=warn"],
             stdout=subprocess.DEVNULL, stderr=open(f"{work}/{n}.log", "w"))
     try:
         deadline = time.time() + 10

@@ -13,7 +13,7 @@ trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir
   --limits.rate_limit=1000000 --limits.rate_limit_burst=1000000 >"$dir/log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
-  port=$(grep -o 'port=[0-9]*' "$dir/log" | head -1 | cut -d= -f2 || true)
+  port=$(grep 'listening' "$dir/log" | grep -o 'port=[0-9]*' | head -1 | cut -d= -f2 || true)
   [ -n "$port" ] && break
   sleep 0.1
 done

@@ -49,6 +49,7 @@ HOST = "127.0.0.1"
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 LISTEN_RE = re.compile(r"listening.*port=(\d+)")
 LISTEN_RE_ALT = re.compile(r"port=(\d+).*listening")
+ADMIN_RE = re.compile(r"admin_open.*port=(\d+)")
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -195,6 +196,7 @@ class Server:
         self.env = clean_env(env)
         self.proc = None
         self.port = None
+        self.admin_port = None  # from the log's admin_open, when the admin interface is on
         self._log_file = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -213,6 +215,8 @@ class Server:
             m = LISTEN_RE.search(text) or LISTEN_RE_ALT.search(text)
             if m:
                 self.port = int(m.group(1))
+                admin = ADMIN_RE.search(text)
+                self.admin_port = int(admin.group(1)) if admin else None
                 return self
             rc = self.proc.poll()
             if rc is not None:
@@ -845,12 +849,24 @@ class SBTestCase(unittest.IsolatedAsyncioTestCase):
                       f"{what} must keep its JSON type ({type(expected).__name__}): {got!r}")
 
 
-def main():
-    """Entry point for test scripts: argv[1] may be the binary path."""
+def _pop_path_arg(env_key):
+    """Moves argv[1] into the environment variable when it looks like a path."""
     if len(sys.argv) > 1 and not sys.argv[1].startswith("-") and (
             os.sep in sys.argv[1] or os.path.isfile(sys.argv[1])):
-        os.environ["SWITCHBOARD_BIN"] = os.path.abspath(sys.argv.pop(1))
+        os.environ[env_key] = os.path.abspath(sys.argv.pop(1))
+
+
+def main():
+    """Entry point for test scripts: argv[1] may be the server binary's path,
+    then argv[2] the sbctl binary's (else $SBCTL_BIN, else <repo>/build/sbctl)."""
+    _pop_path_arg("SWITCHBOARD_BIN")
+    _pop_path_arg("SBCTL_BIN")
     unittest.main(module="__main__", verbosity=2)
+
+
+def sbctl_path():
+    return os.path.abspath(os.environ.get("SBCTL_BIN") or
+                           os.path.join(os.path.dirname(DEFAULT_BIN), "sbctl"))
 
 
 # ==========================================================================
@@ -1152,3 +1168,101 @@ def api_channel(port, channel, key=API_KEY, timeout=5.0):
 def api_presence(port, channel, key=API_KEY, timeout=5.0):
     return http_request(port, "GET", "/api/presence?" + urllib.parse.urlencode(
         {"channel": channel}), key=key, timeout=timeout)
+
+
+FAST = ("--limits.rate_limit=100000", "--limits.rate_limit_burst=100000")
+NAMES = ("a", "b", "c")
+
+
+class Cluster:
+    """Nodes `names` of one cluster, each on its own data dir and cluster port,
+    each seeding all the others. `down` holds the names the test has killed,
+    stopped or is draining: clients of the test do not pick them."""
+
+    def __init__(self, pki, label, names=NAMES, extra=()):
+        self.pki = pki
+        self.label = label
+        self.names = tuple(names)
+        self.ports = {n: free_port() for n in self.names}
+        self.extra = list(extra)
+        self.nodes = {}
+        self.all = []  # every process started, restarts included (logs, cleanup)
+        self.down = set()
+
+    def overrides(self, name):
+        seeds = [f"127.0.0.1:{p}" for n, p in self.ports.items() if n != name]
+        return (cluster_overrides(name, self.ports[name], seeds, self.pki)
+                + list(FAST) + self.extra)
+
+    def start(self, name, data_dir=None):
+        srv = DataDirServer(data_dir or make_data_dir(), overrides=self.overrides(name),
+                            name=f"{self.label}-{name}")
+        srv.node_id = name
+        self.all.append(srv)
+        srv.start()
+        self.nodes[name] = srv
+        self.down.discard(name)
+        return srv
+
+    def restart(self, name):
+        """A new process for node `name` on the same data dir and ports."""
+        return self.start(name, self.nodes[name].data_dir)
+
+    def __getitem__(self, name):
+        return self.nodes[name]
+
+    def usable(self, prefer=None):
+        """Running nodes the test has not taken down, `prefer` first."""
+        out = [self.nodes[n] for n in self.names
+               if n in self.nodes and n not in self.down and self.nodes[n].alive()]
+        out.sort(key=lambda s: s.node_id != prefer)
+        return out
+
+    def kill_all(self):
+        for s in self.all:
+            self._resume(s)
+            s.kill()
+
+    def stop_all(self):
+        for s in self.all:
+            if s.alive():
+                self._resume(s)
+                s.stop(10)
+
+    @staticmethod
+    def _resume(s):
+        """SIGCONT for a node a test may have stopped (SIGSTOP)."""
+        if s.alive():
+            try:
+                s.proc.send_signal(signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
+    def cleanup(self):
+        self.kill_all()
+        for s in self.all:
+            s.cleanup()
+
+    def dump_logs(self, title):
+        for s in self.all:
+            sys.stderr.write(f"\n----- server log of {s.name} (tail) for {title} -----\n")
+            sys.stderr.write(s.log_tail() + "\n")
+        sys.stderr.write("----- end of server logs -----\n")
+        sys.stderr.flush()
+
+    def wait_all_up(self, timeout=15.0):
+        """Blocks until every node's /health shows every node up."""
+        deadline = time.monotonic() + timeout
+        want = {n: "up" for n in self.names}
+        seen = {}
+        while time.monotonic() < deadline:
+            try:
+                seen = {n: cluster_states(self.nodes[n].port) for n in self.names}
+            except Exception as e:  # a node still starting
+                seen = {"error": repr(e)}
+            if all(isinstance(v, dict) and all(v.get(k) == "up" for k in want)
+                   for v in seen.values()):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{self.label}: the cluster did not form within {timeout}s: "
+                             f"/health states {seen}")

@@ -32,13 +32,11 @@ import websockets
 import websockets.exceptions
 
 import harness
-from harness import (SBTestCase, DataDirServer, Closed, make_data_dir, make_pki, free_port,
-                     cluster_overrides, cluster_states, api_channel, api_presence, http_request,
-                     api_history, open_ws, token, unique_room, unique_uid,
-                     CLUSTER_DEAD_AFTER as DEAD_AFTER)
+from harness import (SBTestCase, DataDirServer, Closed, Cluster, make_data_dir, make_pki,
+                     free_port, cluster_overrides, cluster_states, api_channel, api_presence,
+                     http_request, api_history, open_ws, token, unique_room, unique_uid,
+                     CLUSTER_DEAD_AFTER as DEAD_AFTER, FAST, NAMES)
 
-FAST = ("--limits.rate_limit=100000", "--limits.rate_limit_burst=100000")
-NAMES = ("a", "b", "c")
 APP_TYPE = "announcement"  # type of the events published through the server API
 
 
@@ -77,100 +75,6 @@ def ids_of(events):
 
 def chat_token(room, uid):
     return token(uid, name=f"U{uid}", channels=[f"chat:{room}"])
-
-
-class Cluster:
-    """Nodes `names` of one cluster, each on its own data dir and cluster port,
-    each seeding all the others. `down` holds the names the test has killed,
-    stopped or is draining: clients of the test do not pick them."""
-
-    def __init__(self, pki, label, names=NAMES, extra=()):
-        self.pki = pki
-        self.label = label
-        self.names = tuple(names)
-        self.ports = {n: free_port() for n in self.names}
-        self.extra = list(extra)
-        self.nodes = {}
-        self.all = []  # every process started, restarts included (logs, cleanup)
-        self.down = set()
-
-    def overrides(self, name):
-        seeds = [f"127.0.0.1:{p}" for n, p in self.ports.items() if n != name]
-        return (cluster_overrides(name, self.ports[name], seeds, self.pki)
-                + list(FAST) + self.extra)
-
-    def start(self, name, data_dir=None):
-        srv = DataDirServer(data_dir or make_data_dir(), overrides=self.overrides(name),
-                            name=f"{self.label}-{name}")
-        srv.node_id = name
-        self.all.append(srv)
-        srv.start()
-        self.nodes[name] = srv
-        self.down.discard(name)
-        return srv
-
-    def restart(self, name):
-        """A new process for node `name` on the same data dir and ports."""
-        return self.start(name, self.nodes[name].data_dir)
-
-    def __getitem__(self, name):
-        return self.nodes[name]
-
-    def usable(self, prefer=None):
-        """Running nodes the test has not taken down, `prefer` first."""
-        out = [self.nodes[n] for n in self.names
-               if n in self.nodes and n not in self.down and self.nodes[n].alive()]
-        out.sort(key=lambda s: s.node_id != prefer)
-        return out
-
-    def kill_all(self):
-        for s in self.all:
-            self._resume(s)
-            s.kill()
-
-    def stop_all(self):
-        for s in self.all:
-            if s.alive():
-                self._resume(s)
-                s.stop(10)
-
-    @staticmethod
-    def _resume(s):
-        """SIGCONT for a node a test may have stopped (SIGSTOP)."""
-        if s.alive():
-            try:
-                s.proc.send_signal(signal.SIGCONT)
-            except ProcessLookupError:
-                pass
-
-    def cleanup(self):
-        self.kill_all()
-        for s in self.all:
-            s.cleanup()
-
-    def dump_logs(self, title):
-        for s in self.all:
-            sys.stderr.write(f"\n----- server log of {s.name} (tail) for {title} -----\n")
-            sys.stderr.write(s.log_tail() + "\n")
-        sys.stderr.write("----- end of server logs -----\n")
-        sys.stderr.flush()
-
-    def wait_all_up(self, timeout=15.0):
-        """Blocks until every node's /health shows every node up."""
-        deadline = time.monotonic() + timeout
-        want = {n: "up" for n in self.names}
-        seen = {}
-        while time.monotonic() < deadline:
-            try:
-                seen = {n: cluster_states(self.nodes[n].port) for n in self.names}
-            except Exception as e:  # a node still starting
-                seen = {"error": repr(e)}
-            if all(isinstance(v, dict) and all(v.get(k) == "up" for k in want)
-                   for v in seen.values()):
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"{self.label}: the cluster did not form within {timeout}s: "
-                             f"/health states {seen}")
 
 
 class Ledger:

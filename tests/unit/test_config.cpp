@@ -116,3 +116,42 @@ TEST_CASE("config: cluster") {
   CHECK(error_of("", {"auth.jwt_secret=s", "cluster.dead_after=0.1"}).find("cluster.dead_after") !=
         std::string::npos);
 }
+
+TEST_CASE("config: admin listener") {
+  const std::string base = R"({"auth": {"jwt_secret": "s"}, "http": {"port": 8005}})";
+  SUBCASE("off without a token, on http.port + 100 by default") {
+    auto cfg = load_config(base, {}, no_env);
+    CHECK(cfg.admin.port == std::optional<uint16_t>{8105});
+    CHECK(cfg.admin.host == "127.0.0.1");
+    CHECK_FALSE(cfg.admin.enabled());
+  }
+  SUBCASE("the token from the file or the environment; the command line wins") {
+    auto cfg = load_config(base, {"admin.token=from-the-command-line"},
+                           {{"SWITCHBOARD_ADMIN_TOKEN", "from-the-environment"}});
+    CHECK(cfg.admin.token == "from-the-command-line");
+    cfg = load_config(base, {}, {{"SWITCHBOARD_ADMIN_TOKEN", "from-the-environment"}});
+    CHECK(cfg.admin.token == "from-the-environment");
+    CHECK(cfg.admin.enabled());
+  }
+  SUBCASE("port 0 turns it off; http.port 0 makes it any free port") {
+    auto cfg = load_config(base, {"admin.port=0", "admin.token=0123456789abcdef"}, no_env);
+    CHECK_FALSE(cfg.admin.port.has_value());
+    CHECK_FALSE(cfg.admin.enabled());
+    cfg = load_config(base, {"http.port=0", "admin.token=0123456789abcdef"}, no_env);
+    CHECK(cfg.admin.port == std::optional<uint16_t>{0});
+    CHECK(cfg.admin.enabled());
+    cfg = load_config(base, {"admin.port=7000", "admin.host=127.0.0.2"}, no_env);
+    CHECK(cfg.admin.port == std::optional<uint16_t>{7000});
+    CHECK(cfg.admin.host == "127.0.0.2");
+  }
+  SUBCASE("errors name the key") {
+    CHECK(error_of(base, {"admin.token=short"}) ==
+          "config: admin.token must be at least 16 characters");
+    CHECK(error_of(base, {"admin.port=70000"}) == "config: admin.port must be from 0 to 65535, not 70000");
+    CHECK(error_of(base, {"admin.port=\"x\""}).rfind("config: admin.port must be a whole number", 0) == 0);
+    CHECK(error_of(base, {"admin.host="}) == "config: admin.host must not be empty");
+    CHECK(error_of(base, {"admin.tokn=x"}) == "config: admin.tokn is not a known key");
+    CHECK(error_of(base, {"http.port=65500"}) ==
+          "config: admin.port must be given when http.port is above 65435");
+  }
+}
