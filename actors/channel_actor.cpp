@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "actors/channel_state.hpp"
+#include "core/channel_name.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/time.hpp"
@@ -367,8 +368,13 @@ void channel(channel_actor* self, caf::actor hub, caf::actor replica, std::strin
   st.hub = std::move(hub);
   st.cfg = cfg;
   st.view = std::move(view);
+  st.space = &metrics::space_of(channel_namespace(st.name));
   metrics::node().channels++;
-  self->attach_functor([] { metrics::node().channels--; });
+  st.space->channels++;
+  self->attach_functor([space = st.space] {
+    metrics::node().channels--;
+    space->channels--;
+  });
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     if (st.primary && dm.source == st.primary.address()) {

@@ -81,6 +81,7 @@ void deliver(channel_state& st, const std::vector<log_record>& records) {
     }
   }
   metrics::node().frames_delivered += delivered;
+  st.space->frames_delivered += delivered;
 }
 
 namespace {

@@ -277,6 +277,8 @@ void complete(channel_actor* self) {
                               {"last", st.durable_id}, {"term", st.term.n}});
   metrics::node().events_stored += batch.size();
   metrics::node().frames_delivered += delivered;
+  st.space->events_stored += batch.size();
+  st.space->frames_delivered += delivered;
   flush(self);
   answer_handoffs(self);
   report_if_idle(self);
@@ -727,6 +729,7 @@ replay_page replay_for(channel_state& st, uint64_t since, const std::string& epo
         [&](cached_event& c) { page.payloads.push_back(wire::payload_of(c.live)); });
   page.last_event_id = st.durable_id;
   metrics::node().replays++;
+  st.space->replays++;
   if (page.gap) metrics::node().replay_gaps++;
   return page;
 }
@@ -745,6 +748,7 @@ void replay_local(channel_state& st, const member& m, uint64_t since, bool same_
         [&](cached_event& c) { frames.push_back(replay_frame(c)); });
   frames.push_back(wire::replay_complete({st.name, st.epoch, st.durable_id}, gap, reply_id));
   metrics::node().replays++;
+  st.space->replays++;
   if (gap) metrics::node().replay_gaps++;
   m.out->send_replay(std::move(frames));
 }

@@ -18,6 +18,7 @@
 #include "cluster/term_history.hpp"
 #include "core/config.hpp"
 #include "core/dedup_window.hpp"
+#include "core/metrics.hpp"
 
 namespace sb {
 
@@ -70,6 +71,7 @@ struct channel_state {
   caf::actor replica;  // this node's replica actor: answers sync requests
   view_ptr view;
   const config* cfg = nullptr;
+  metrics::space* space = nullptr;  // this channel's namespace's figures
   channel_role role = channel_role::primary;
   bool ready = false;         // false while syncing (primary) or finding the primary (follower)
   uint64_t durable_id = 0;    // newest event durable and fanned out

@@ -11,6 +11,7 @@
 #include "actors/hub_actor.hpp"
 #include "actors/messages.hpp"
 #include "actors/tap_actor.hpp"
+#include "core/metrics.hpp"
 #include "cluster/membership_actor.hpp"
 #include "storage/event_log.hpp"
 
@@ -111,6 +112,9 @@ void register_cluster_types(caf::actor_system_config& cfg) {
 struct actor_node::impl {
   explicit impl(const config& c)
       : cfg(c), sys_cfg(c), sys(sys_cfg), log(open_rocksdb_log(storage_options(c))) {
+    std::vector<std::string> spaces;
+    for (const auto& [name, ns] : cfg.namespaces) spaces.push_back(name);
+    metrics::declare_spaces(spaces);  // before any channel actor exists
     admin = spawn_admin(sys, cfg, [this] { drain([this] { close_clients(); }); });
     hub = spawn_hub(sys, cfg, log.get(), admin);
     api = sys.spawn(bridge);

@@ -1,5 +1,8 @@
 #include "core/metrics.hpp"
 
+#include <map>
+#include <memory>
+
 namespace sb::metrics {
 
 namespace {
@@ -50,6 +53,46 @@ registry& node() {
   return r;
 }
 
+namespace {
+
+std::map<std::string, std::unique_ptr<space>, std::less<>>& spaces() {
+  static std::map<std::string, std::unique_ptr<space>, std::less<>> m;
+  return m;
+}
+
+// One metric family, one line per namespace.
+void family(std::string& out, const char* name, const char* type, const char* help,
+            counter space::*field) {
+  out += std::string("# HELP ") + name + ' ' + help + "\n# TYPE " + name + ' ' + type + '\n';
+  for (auto& [ns, s] : spaces())
+    out += std::string(name) + "{namespace=\"" + ns + "\"} " +
+           std::to_string(((*s).*field).load(relaxed)) + '\n';
+}
+
+void gauge_family(std::string& out, const char* name, const char* help) {
+  out += std::string("# HELP ") + name + ' ' + help + "\n# TYPE " + name + " gauge\n";
+  for (auto& [ns, s] : spaces())
+    out += std::string(name) + "{namespace=\"" + ns + "\"} " +
+           std::to_string(s->channels.load(relaxed)) + '\n';
+}
+
+}  // namespace
+
+void declare_spaces(const std::vector<std::string>& names) {
+  auto& m = spaces();
+  m.clear();
+  for (const auto& n : names) m.emplace(n, std::make_unique<space>());
+  m.emplace("other", std::make_unique<space>());
+}
+
+space& space_of(std::string_view ns) {
+  auto& m = spaces();
+  auto it = m.find(ns);
+  if (it == m.end()) it = m.find(std::string_view{"other"});
+  static space undeclared;  // declare_spaces was not called (unit tests)
+  return it == m.end() ? undeclared : *it->second;
+}
+
 std::string render() {
   auto& r = node();
   std::string out;
@@ -72,6 +115,14 @@ std::string render() {
        r.slow_consumer_closes.load(relaxed));
   line(out, "switchboard_api_requests_total", "counter", "Server API requests.",
        r.api_requests.load(relaxed));
+  gauge_family(out, "switchboard_namespace_channels", "Active channel actors, by namespace.");
+  family(out, "switchboard_namespace_events_stored_total", "counter",
+         "Events made durable on this node as their owner, by namespace.", &space::events_stored);
+  family(out, "switchboard_namespace_frames_delivered_total", "counter",
+         "Event frames queued to subscribers on this node, by namespace.",
+         &space::frames_delivered);
+  family(out, "switchboard_namespace_replays_total", "counter", "Replays served, by namespace.",
+         &space::replays);
   out += r.append_latency.render("switchboard_storage_append_seconds",
                                  "Time to make one group commit of events durable.");
   return out;

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace sb::metrics {
 
@@ -42,6 +44,21 @@ struct registry {
 };
 
 registry& node();
+
+// The same figures for the channels of one namespace (chat, user, ...).
+struct space {
+  gauge channels{0};
+  counter events_stored{0};
+  counter frames_delivered{0};
+  counter replays{0};
+};
+
+// The configured namespaces, set once at start-up before any actor runs:
+// afterwards lookups read a fixed map and take no lock.
+void declare_spaces(const std::vector<std::string>& names);
+
+// A namespace's figures; namespaces not configured share "other".
+space& space_of(std::string_view ns);
 
 std::string render();
 

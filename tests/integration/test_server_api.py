@@ -458,6 +458,12 @@ class HealthMetricsTest(ApiBase):
         grown = [k for k in after if "event" in k.lower() and "bucket" not in k
                  and after[k] - before.get(k, 0) >= 3]
         self.assertTrue(grown, "a counter of published events grows after 3 publishes")
+        key = 'switchboard_namespace_events_stored_total{namespace="user"}'
+        self.assertGreaterEqual(after.get(key, 0) - before.get(key, 0), 3,
+                                "the user namespace's events counter grows by the 3 publishes")
+        self.assertIn('switchboard_namespace_channels{namespace="chat"}', after,
+                      "every configured namespace has its figures")
+        self.assertIn('switchboard_namespace_channels{namespace="other"}', after)
         r = await self.api("GET", "/metrics", key=None)
         self.assertIn("text/plain", r.headers.get("content-type", ""))
 
