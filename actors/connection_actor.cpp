@@ -146,8 +146,11 @@ void subscribe(conn_actor* self, caf::actor hub, const config& cfg, const wire::
     return;
   }
   join_request req{as_member(self), c.since, c.epoch, c.id, true};
+  // Awaited: the client may act on the channel as soon as `subscribed`
+  // (sent by the channel) arrives, so frames after this one wait until the
+  // channel is in the list.
   self->request(hub, request_timeout, join_atom::value, c.channel, std::move(req))
-      .then(
+      .await(
           [=](joined& j) { self->state.channels.emplace_back(j.position.channel, j.channel); },
           [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
 }

@@ -418,6 +418,8 @@ int fanout(const options& o) {
   auto publisher = std::make_shared<client>(ioc, pub_opts, st, o.subscribers);
   int sent = 0;
   long long own_seen = 0;
+  uint64_t publish_errors = 0;
+  std::string first_error;
   clock_type::time_point send_start, last_send;
   asio::steady_timer pacer(ioc);
   asio::steady_timer deadline(ioc);
@@ -461,6 +463,11 @@ int fanout(const options& o) {
     if (payload.find("\"b:") != std::string_view::npos) {
       ++own_seen;
       if (o.rate == 0) pump();
+      return;
+    }
+    // A refused publish is lost for every subscriber: say why.
+    if (payload.find("\"type\":\"error\"") != std::string_view::npos) {
+      if (publish_errors++ == 0) first_error = std::string(payload.substr(0, 300));
       return;
     }
     if (payload.find("\"subscribed\"") == std::string_view::npos || ++subscribed < o.channels)
@@ -515,8 +522,10 @@ int fanout(const options& o) {
       {"duplicated", st.duplicated},
       {"out_of_order", st.out_of_order},
       {"clients_failed", st.failed},
+      {"publish_errors", publish_errors},
       {"bench_cpu_percent", 100 * cpu / secs},
   };
+  if (!first_error.empty()) report["first_publish_error"] = first_error;
   if (o.server_pid) {
     report["server_cpu_percent"] = 100 * (server_after.cpu_s - server_before.cpu_s) / secs;
     report["server_peak_rss_kb"] = server_after.peak_rss_kb;

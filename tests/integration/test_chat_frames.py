@@ -517,6 +517,24 @@ class MultiplexTest(SBTestCase):
         await member.recv("ack", pred=lambda f: f.get("id") == "au")
         await mux.expect_none("message", 0.5)
 
+    async def test_frames_right_after_subscribe_act_on_the_channel(self):
+        """A client may send on a channel as soon as it has sent `subscribe`,
+        without waiting for `subscribed`: those frames are handled after the
+        subscription, never refused as 'not subscribed'."""
+        for round_ in range(5):
+            room = unique_room()
+            uid = unique_uid()
+            mux = await self.connect_ok("/ws/", token(uid, channels=[f"chat:{room}"]))
+            await mux.send({"type": "subscribe", "channel": f"chat:{room}", "id": "s"})
+            for i in range(3):
+                await mux.send({"type": "message", "channel": f"chat:{room}",
+                                "message": f"m{i}", "id": f"m{i}"})
+            acks = [await mux.recv("ack", pred=lambda f, i=i: f.get("id") == f"m{i}")
+                    for i in range(3)]
+            self.assertEqual([a.get("event_id") for a in acks], [1, 2, 3], f"round {round_}")
+            self.assertFalse(mux.take("error"), f"round {round_}: no frame refused")
+            await mux.close()
+
     async def test_forbidden_subscribe(self):
         uid = unique_uid()
         room = unique_room()
