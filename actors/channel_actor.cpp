@@ -14,9 +14,11 @@ namespace {
 
 constexpr auto linger = std::chrono::seconds(10);
 
+// Members are local actors: comparing ids alone takes no reference counts,
+// which made removing the members of a large room quadratic in atomics.
 member* find_member(channel_state& st, const caf::actor_addr& conn) {
   for (auto& m : st.members)
-    if (m.connection.address() == conn) return &m;
+    if (m.connection.id() == conn.id()) return &m;
   return nullptr;
 }
 
@@ -382,7 +384,9 @@ void channel(channel_actor* self, caf::actor hub, caf::actor replica, std::strin
       start_follower(self);
       return;
     }
-    if (drop_follower(self, dm.source) || remove_member(self, dm.source)) report_if_idle(self);
+    if (drop_follower(self, dm.source) ||
+        (dm.source.node() == self->node() && remove_member(self, dm.source)))
+      report_if_idle(self);
   });
   bool mine = !st.view || st.view->owners.empty() ||
               st.view->rank(st.name).front().id == cfg->node_id;

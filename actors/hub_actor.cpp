@@ -53,9 +53,11 @@ void retire(caf::event_based_actor* self, directory& dir, const std::string& key
   self->send(sender, idle_atom::value);
 }
 
+// `who` is a local actor: comparing ids alone takes no reference counts
+// (a mass disconnect stops thousands of actors, each scanning the map).
 void forget(directory& dir, const caf::actor_addr& who) {
   for (auto it = dir.begin(); it != dir.end(); ++it)
-    if (it->second.actor.address() == who) {
+    if (it->second.actor.id() == who.id()) {
       dir.erase(it);
       return;
     }
@@ -137,8 +139,10 @@ caf::behavior hub(hub_actor* self, const config* cfg, event_log* log, caf::actor
   self->state.replica = spawn_replica(self, log, cfg->node_id);
   self->state.admin = std::move(admin);
   self->set_down_handler([=](caf::down_msg& dm) {
-    forget(self->state.channels, dm.source);
-    forget(self->state.users, dm.source);
+    if (dm.source.node() == self->node()) {
+      forget(self->state.channels, dm.source);
+      forget(self->state.users, dm.source);
+    }
     fail_calls(self, dm.source);
   });
   self->set_exit_handler([=](caf::exit_msg& msg) {

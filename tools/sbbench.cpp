@@ -611,9 +611,18 @@ int replay(const options& o) {
   clock_type::time_point storm_start;
   std::vector<std::shared_ptr<client>> clients;
   asio::steady_timer check(ioc);
+  long long since = o.messages - o.replay;
+  // Clients that reconnect already hold their tokens: minting them is not
+  // part of the storm.
+  std::vector<std::string> paths;
+  for (int i = 0; i < o.subscribers; ++i)
+    paths.push_back(path(i, "&last_event_id=" + std::to_string(since)));
+  double cpu_before = 0;
+  proc_sample server_before;
   auto start_storm = [&] {
     storm_start = clock_type::now();
-    long long since = o.messages - o.replay;
+    cpu_before = own_cpu_s();
+    if (o.server_pid) server_before = sample_process(o.server_pid);
     for (int i = 0; i < o.subscribers; ++i) {
       auto c = std::make_shared<client>(ioc, o, st, i);
       auto expected = std::make_shared<long long>(since + 1);
@@ -630,7 +639,7 @@ int replay(const options& o) {
         *expected = id + 1;
         ++replayed;
       };
-      c->start(path(i, "&last_event_id=" + std::to_string(since)));
+      c->start(paths[i]);
       clients.push_back(c);
     }
   };
@@ -653,6 +662,7 @@ int replay(const options& o) {
   });
   ioc.run();
   double secs = std::chrono::duration<double>(clock_type::now() - storm_start).count();
+  double cpu = own_cpu_s() - cpu_before;
   nlohmann::json report = {{"scenario", "replay"},
                            {"clients", o.subscribers},
                            {"replay_each", o.replay},
@@ -661,12 +671,19 @@ int replay(const options& o) {
                            {"seconds", secs},
                            {"replayed_per_second", replayed / secs},
                            {"out_of_order_or_missing", bad},
-                           {"clients_failed", st.failed}};
+                           {"clients_failed", st.failed},
+                           {"bench_cpu_percent", 100 * cpu / secs}};
+  if (o.server_pid) {
+    auto server_after = sample_process(o.server_pid);
+    report["server_cpu_percent"] = 100 * (server_after.cpu_s - server_before.cpu_s) / secs;
+    report["server_peak_rss_kb"] = server_after.peak_rss_kb;
+  }
   std::printf("%s\n", o.json_only ? report.dump().c_str() : report.dump(2).c_str());
   if (!o.json_only)
     std::printf("replay: %d clients each replaying %d events: all done in %.3f s (%.0f events/s), "
-                "%d bad\n",
-                complete, o.replay, secs, replayed / secs, bad);
+                "%d bad; sbbench CPU %.0f%%%s\n",
+                complete, o.replay, secs, replayed / secs, bad, 100 * cpu / secs,
+                cpu / secs > 0.9 ? " (sbbench was the bottleneck)" : "");
   bool clean = complete == o.subscribers && bad == 0 &&
                replayed == static_cast<uint64_t>(o.subscribers) * o.replay;
   return clean ? 0 : 1;
