@@ -3,6 +3,10 @@
 // other file includes Beast.
 #include "net/server.hpp"
 
+#include <climits>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -240,24 +244,66 @@ class ws_session final : public outbound,
 
   void write_batch() {
     if (!queue_.take(inflight_)) return;
-    buffers_.clear();
+    iov_.clear();
     for (const auto& f : inflight_) {
-      buffers_.emplace_back(f->bytes.data(), f->bytes.size());
+      iov_.push_back({const_cast<char*>(f->bytes.data()), f->bytes.size()});
       if (static_cast<uint8_t>(f->bytes[0]) == (0x80 | static_cast<uint8_t>(ws::opcode::close)))
         close_in_batch_ = true;
     }
-    asio::async_write(socket_, buffers_,
-                      [self = shared_from_this()](error_code ec, std::size_t) {
-                        self->on_written(ec);
-                      });
+    next_iov_ = 0;
+    write_more();
+  }
+
+  // One sendmsg takes up to IOV_MAX frames; Asio's writes stop at 64 buffers,
+  // so a replay of 100 events took two system calls (and two wake-ups of
+  // the client). The socket is non-blocking: what the kernel does not take
+  // now goes once it is writable.
+  void write_more() {
+    while (next_iov_ < iov_.size()) {
+      msghdr msg{};
+      msg.msg_iov = iov_.data() + next_iov_;
+      msg.msg_iovlen = std::min<std::size_t>(iov_.size() - next_iov_, IOV_MAX);
+      ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](error_code ec) {
+          if (ec)
+            self->on_written(ec);
+          else
+            self->write_more();
+        });
+        return;
+      }
+      if (n < 0) {
+        on_written(error_code(errno, boost::system::system_category()));
+        return;
+      }
+      skip_written(static_cast<std::size_t>(n));
+    }
+    // Posted, as an async_write's completion would be: a writer that keeps
+    // finding frames must not recurse.
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_written({}); });
+  }
+
+  void skip_written(std::size_t n) {
+    while (n > 0) {
+      auto& v = iov_[next_iov_];
+      if (n < v.iov_len) {
+        v.iov_base = static_cast<char*>(v.iov_base) + n;
+        v.iov_len -= n;
+        return;
+      }
+      n -= v.iov_len;
+      ++next_iov_;
+    }
   }
 
   void on_written(error_code ec) {
     inflight_.clear();
-    buffers_.clear();
+    iov_.clear();
     if (inflight_.capacity() > 1024) {
       inflight_.shrink_to_fit();
-      buffers_.shrink_to_fit();
+      iov_.shrink_to_fit();
     }
     if (ec) {
       teardown("write failed: " + ec.message());
@@ -443,7 +489,8 @@ class ws_session final : public outbound,
   bool input_done_ = false;  // strand only: the peer's close came, or a protocol error
   bool close_in_batch_ = false;
   std::vector<frame_ptr> inflight_;           // strand only
-  std::vector<asio::const_buffer> buffers_;   // strand only
+  std::vector<iovec> iov_;                    // strand only: the batch's bytes not yet sent
+  std::size_t next_iov_ = 0;                  // strand only
   outbound_queue queue_;
 };
 
