@@ -208,7 +208,7 @@ void flush(channel_actor* self) {
   // A new term reaches the replicas before this log: were this node to die
   // first, its events must not outrank theirs (see cluster/term_history.hpp).
   if (!st.established) {
-    st.deferred = std::move(req);
+    st.deferred = std::make_unique<append_request>(std::move(req));
     maybe_complete(self);
     return;
   }

@@ -97,7 +97,8 @@ struct channel_state {
   term_history terms;                  // the log's, this primary's term included
   term_id newest_seen;                 // the newest term the last sync heard of
   bool established = false;            // replicas took this term: the local log may too
-  std::optional<append_request> deferred;  // the local append waiting for that
+  // The local append waiting for that (a pointer: an idle channel stays small).
+  std::unique_ptr<append_request> deferred;
   uint64_t sync_no = 0;                // the sync under way (a retry replaces it)
   log_position claim;                  // what this node offered in it
   bool claim_cut = false;              // ...cut back to what it acknowledged
