@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include <caf/invoke_message_result.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include "actors/admin_report.hpp"
