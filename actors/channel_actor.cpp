@@ -361,11 +361,11 @@ caf::behavior running(channel_actor* self) {
 }
 
 void channel(channel_actor* self, caf::actor hub, caf::actor replica, std::string name,
-             namespace_config ns, event_log* log, const config* cfg, view_ptr view) {
+             const namespace_config* ns, event_log* log, const config* cfg, view_ptr view) {
   auto& st = self->state;
   st.replica = std::move(replica);
   st.name = std::move(name);
-  st.ns = std::move(ns);
+  st.ns = ns;
   st.log = log;
   st.hub = std::move(hub);
   st.cfg = cfg;
@@ -466,13 +466,13 @@ void show_presence(channel_state& st, const user_ref& user, bool joined, int64_t
     st.known[user.id] = user;
   else
     st.known.erase(user.id);
-  if (st.ns.presence) send_to_others(st, user.id, wire::membership(joined, st.name, user, at_ms));
+  if (st.ns->presence) send_to_others(st, user.id, wire::membership(joined, st.name, user, at_ms));
 }
 
 void announce(channel_actor* self, const user_ref& user, bool joined, int64_t at_ms) {
   auto& st = self->state;
   show_presence(st, user, joined, at_ms);
-  if (!st.ns.presence) return;
+  if (!st.ns->presence) return;
   for (auto& fl : st.followers)
     self->send(fl.actor, push_atom::value, presence_atom::value, user, joined, at_ms);
 }
@@ -487,7 +487,7 @@ void send_typing(channel_actor* self, const user_ref& user, bool is_typing) {
 caf::actor spawn_channel(caf::event_based_actor* parent, caf::actor hub, caf::actor replica,
                          std::string name, const namespace_config& ns, event_log* log,
                          const config& cfg, view_ptr view) {
-  return parent->spawn(channel, std::move(hub), std::move(replica), std::move(name), ns, log, &cfg,
+  return parent->spawn(channel, std::move(hub), std::move(replica), std::move(name), &ns, log, &cfg,
                        std::move(view));
 }
 

@@ -47,8 +47,8 @@ caf::error check_target(channel_state& st, const draft& d, std::optional<event>&
 
 // The cache never holds what retention has removed (or is about to).
 void expire_cache(channel_state& st, int64_t now) {
-  auto limit = std::min(max_cached_events, st.ns.history_size);
-  auto oldest = now - std::chrono::duration_cast<std::chrono::milliseconds>(st.ns.history_ttl).count();
+  auto limit = std::min(max_cached_events, st.ns->history_size);
+  auto oldest = now - std::chrono::duration_cast<std::chrono::milliseconds>(st.ns->history_ttl).count();
   while (!st.recent.empty() &&
          (st.recent.size() > limit || st.recent.front().e.timestamp_ms < oldest))
     st.recent.pop_front();
@@ -120,7 +120,7 @@ void replicate_to(channel_actor* self, const node_ref& n, const replica_batch& b
 // events after that first (they are all on the local disk).
 void catch_up(channel_actor* self, const node_ref& n, uint64_t have) {
   auto& st = self->state;
-  auto b = st.replicating;
+  auto b = *st.replicating;
   auto older = st.log->read_after(st.name, have, b.after - have);
   while (!older.empty() && older.back().event_id > b.after) older.pop_back();
   log::info("replica_catch_up", {{"channel", st.name}, {"replica", n.id}, {"after", have},
@@ -135,7 +135,7 @@ void replicate_to(channel_actor* self, const node_ref& n, const replica_batch& b
   auto& st = self->state;
   auto write_no = st.write_no;
   auto last = last_of(b);
-  bool caught_up = b.after < st.replicating.after;
+  bool caught_up = b.after < st.replicating->after;
   self->request(n.hub, st.cfg->cluster.dead_after, replicate_atom::value, b)
       .then(
           [=](uint64_t have) {
@@ -166,7 +166,9 @@ void replicate_to(channel_actor* self, const node_ref& n, const replica_batch& b
 }
 
 void send_replicas(channel_actor* self) {
-  for (auto& n : missing_replicas(self->state)) replicate_to(self, n, self->state.replicating);
+  auto& st = self->state;
+  if (!st.replicating) return;
+  for (auto& n : missing_replicas(st)) replicate_to(self, n, *st.replicating);
 }
 
 void append_local(channel_actor* self, append_request req) {
@@ -196,10 +198,12 @@ void flush(channel_actor* self) {
   auto write_no = ++st.write_no;
   st.written = false;
   st.copies.clear();
-  if (st.view && st.view->copies() > 1) {
-    st.replicating = replica_batch{st.cfg->node_id, st.name,   st.epoch,   st.term,
-                                   st.terms,        st.durable_id, req.records, req.dedup,
-                                   req.rewrites};
+  // Kept in a cluster even when no copy is wanted now: a node joining
+  // while the write is under way raises the copies it needs.
+  if (st.view) {
+    st.replicating = std::make_unique<replica_batch>(replica_batch{
+        st.cfg->node_id, st.name, st.epoch, st.term, st.terms, st.durable_id, req.records,
+        req.dedup, req.rewrites});
     send_replicas(self);
   }
   req.done = [h = caf::actor{self}, write_no](const std::string& error) {

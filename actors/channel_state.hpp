@@ -65,7 +65,7 @@ enum class channel_role { primary, follower };
 struct channel_state {
   std::string name;
   std::string epoch;
-  namespace_config ns;
+  const namespace_config* ns = nullptr;  // the config's, alive as long as the node
   event_log* log = nullptr;
   caf::actor hub;
   caf::actor replica;  // this node's replica actor: answers sync requests
@@ -105,7 +105,7 @@ struct channel_state {
   uint64_t write_no = 0;               // the write under way, to match replica answers
   bool written = false;                // the write under way is on the local disk
   std::set<std::string> copies;        // replicas that have the write under way
-  replica_batch replicating;           // the write under way, as replicas get it
+  std::unique_ptr<replica_batch> replicating;  // the write under way, as replicas get it
   std::vector<follower> followers;
   std::vector<handoff> handoffs;
   bool adopting = false;               // appending another node's newer history
