@@ -469,7 +469,7 @@ class ChatFramesTest(SBTestCase):
 
 
 class MultiplexTest(SBTestCase):
-    """subscribe / unsubscribe on /ws/ (without `since`: replay is a later milestone)."""
+    """subscribe / unsubscribe on /ws/ (with `since`: test_replay.py)."""
 
     async def test_subscribe_receive_publish_unsubscribe(self):
         room = unique_room()
