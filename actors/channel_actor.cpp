@@ -143,18 +143,12 @@ void view_changed(channel_actor* self, view_ptr v) {
     check_owner(self);
 }
 
-// Asks the primary on behalf of the current sender and passes the answer
-// on. Not a delegate: the primary's answer would go straight to a node it
-// may have no connection to, and CAF would route it through a third node
-// (and drop that route, with every monitor on it, when the third one dies).
+// Asks the primary on behalf of the current sender and passes the answer on.
 template <class... Rs, class... Ts>
 caf::result<caf::message> relay(channel_actor* self, Ts&&... xs) {
-  auto rp = self->make_response_promise();
-  auto timeout = self->state.cfg->cluster.dead_after + std::chrono::seconds(1);
-  self->request(self->state.primary, timeout, std::forward<Ts>(xs)...)
-      .then([=](Rs&... rs) mutable { rp.deliver(std::move(rs)...); },
-            [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
-  return rp;
+  auto& st = self->state;
+  auto timeout = st.cfg->cluster.dead_after + std::chrono::seconds(1);
+  return st.relays.relay<Rs...>(self, st.primary, timeout, std::forward<Ts>(xs)...);
 }
 
 void linger_over(channel_actor* self) {
@@ -381,6 +375,7 @@ void channel(channel_actor* self, caf::actor hub, caf::actor replica, std::strin
     auto& st = self->state;
     if (st.primary && dm.source == st.primary.address()) {
       log::info("primary_down", {{"channel", st.name}, {"why", to_string(dm.reason)}});
+      st.relays.fail(dm.source, make_error(sb_error::not_owner));  // the sender may retry now
       start_follower(self);
       return;
     }

@@ -15,6 +15,7 @@
 
 #include "actors/counted_actor.hpp"
 #include "actors/messages.hpp"
+#include "actors/relayed_calls.hpp"
 #include "cluster/term_history.hpp"
 #include "core/config.hpp"
 #include "core/dedup_window.hpp"
@@ -115,6 +116,7 @@ struct channel_state {
 
   // --- follower ---
   caf::actor primary;
+  relayed_calls relays;  // requests of this node's members under way at the primary
   std::string handed_to;                 // the node this primary handed the channel to
   int64_t handed_at_ms = 0;
   std::vector<pending_replay> replaying;   // members waiting for their replay page

@@ -9,6 +9,7 @@
 #include "actors/channel_actor.hpp"
 #include "actors/counted_actor.hpp"
 #include "actors/messages.hpp"
+#include "actors/relayed_calls.hpp"
 #include "actors/replica_actor.hpp"
 #include "actors/user_actor.hpp"
 #include "core/log.hpp"
@@ -28,11 +29,10 @@ using directory = std::unordered_map<std::string, directory_entry>;
 struct hub_state {
   directory channels;
   directory users;
-  // API requests under way at other nodes' hubs, by hub: failed at once
-  // when that node goes down, so the caller can retry on the new owner.
-  std::map<caf::actor_addr, std::map<uint64_t, caf::response_promise>> calls;
-  std::set<caf::actor_addr> watched;
-  uint64_t last_call = 0;
+  // API requests under way at other nodes' hubs: failed at once when that
+  // node goes down, so the caller can retry on the new owner.
+  relayed_calls calls;
+  std::set<caf::actor_addr> watched;  // those hubs, monitored
   view_ptr view;     // none for a single node
   caf::actor replica;
   caf::actor admin;
@@ -74,38 +74,13 @@ caf::actor remote_owner(hub_actor* self, const std::string& channel) {
   return owner.id == v->self ? nullptr : owner.hub;
 }
 
-std::optional<caf::response_promise> take_call(hub_actor* self, const caf::actor_addr& hub,
-                                               uint64_t id) {
-  auto it = self->state.calls.find(hub);
-  if (it == self->state.calls.end()) return std::nullopt;
-  auto call = it->second.find(id);
-  if (call == it->second.end()) return std::nullopt;
-  auto rp = std::move(call->second);
-  it->second.erase(call);
-  return rp;
-}
-
-// Asks the owner's hub for an API request and answers the caller. A relay,
-// not a delegate: CAF does not fail a request whose node died, and the
-// caller would wait for its whole timeout.
+// Asks the owner's hub for an API request and answers the caller.
 template <class... Rs, class... Ts>
 caf::result<caf::message> call_owner(hub_actor* self, const caf::actor& owner, Ts&&... xs) {
   constexpr auto timeout = std::chrono::seconds(9);  // under the API bridge's 10 s
   auto& st = self->state;
-  auto addr = owner.address();
-  if (st.watched.insert(addr).second) self->monitor(owner);
-  auto id = ++st.last_call;
-  auto rp = self->make_response_promise();
-  st.calls[addr][id] = rp;
-  self->request(owner, timeout, std::forward<Ts>(xs)...)
-      .then(
-          [=](Rs&... rs) {
-            if (auto p = take_call(self, addr, id)) p->deliver(std::move(rs)...);
-          },
-          [=](caf::error& e) {
-            if (auto p = take_call(self, addr, id)) p->deliver(std::move(e));
-          });
-  return rp;
+  if (st.watched.insert(owner.address()).second) self->monitor(owner);
+  return st.calls.relay<Rs...>(self, owner, timeout, std::forward<Ts>(xs)...);
 }
 
 hub_snapshot snapshot(hub_actor* self) {
@@ -117,8 +92,7 @@ hub_snapshot snapshot(hub_actor* self) {
 }
 
 std::vector<admin_field> dump(const hub_state& st) {
-  std::size_t calls = 0;
-  for (auto& [hub, pending] : st.calls) calls += pending.size();
+  std::size_t calls = st.calls.size();
   return {{"channels", std::to_string(st.channels.size())},
           {"users", std::to_string(st.users.size())},
           {"relayed_calls", std::to_string(calls)},
@@ -128,11 +102,7 @@ std::vector<admin_field> dump(const hub_state& st) {
 
 void fail_calls(hub_actor* self, const caf::actor_addr& hub) {
   auto& st = self->state;
-  if (!st.watched.erase(hub)) return;
-  auto it = st.calls.find(hub);
-  if (it == st.calls.end()) return;
-  for (auto& [id, rp] : it->second) rp.deliver(make_error(sb_error::not_owner));
-  st.calls.erase(it);
+  if (st.watched.erase(hub)) st.calls.fail(hub, make_error(sb_error::not_owner));
 }
 
 caf::behavior hub(hub_actor* self, const config* cfg, event_log* log, caf::actor admin) {
