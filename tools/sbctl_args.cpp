@@ -166,19 +166,19 @@ invocation parse_args(const std::vector<std::string>& argv,
       continue;
     }
     auto key = a.substr(2);
-    if (i + 1 >= argv.size()) throw usage_error(a + " needs a value (try --help)");
-    const auto& value = argv[++i];
     bool own = shape && std::find(shape->options.begin(), shape->options.end(), key) !=
                             shape->options.end();
+    if (!own && key != "token" && key != "node")
+      throw usage_error("unknown option '" + a + "'" +
+                        (shape ? " for " + inv.command : std::string{}) + " (try --help)");
+    if (i + 1 >= argv.size()) throw usage_error(a + " needs a value (try --help)");
+    const auto& value = argv[++i];
     if (own)
       inv.options[key] = value;
     else if (key == "token")
       inv.token = value;
-    else if (key == "node")
-      inv.address = value;
     else
-      throw usage_error("unknown option '" + a + "'" +
-                        (shape ? " for " + inv.command : std::string{}) + " (try --help)");
+      inv.address = value;
   }
   if (inv.help) return inv;
   if (!shape) throw usage_error("no command given (try --help)");

@@ -62,6 +62,8 @@ TEST_CASE("sbctl args: bad input is a usage error that says what is wrong") {
   CHECK(error_of({"kick", "channel", "x"}) == "kick takes `user ID` (try --help)");
   CHECK(error_of({"publish", "chat:x", "t", "[1]"}).rfind("publish: JSON must be a JSON object", 0) == 0);
   CHECK(error_of({"cluster", "--node"}) == "--node needs a value (try --help)");
+  CHECK(error_of({"--bogus"}) == "unknown option '--bogus' (try --help)");
+  CHECK(error_of({"cluster", "--bogus"}) == "unknown option '--bogus' for cluster (try --help)");
   CHECK(error_of({"--node", "nohost", "cluster"}) ==
         "--node must be HOST:PORT (the admin interface), not 'nohost'");
   CHECK(error_of({"--node", "h:70000", "cluster"}).rfind("--node must be HOST:PORT", 0) == 0);
