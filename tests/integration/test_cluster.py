@@ -547,6 +547,24 @@ class ClusterBase(SBTestCase):
             self.assertEqual((rc.get("epoch"), rc.get("gap")), (epoch, False),
                              f"{f.label}: replay_complete after a reconnect: {rc}")
 
+    async def acked_history(self, nodes, channel, ledger, epoch, what):
+        """The acknowledgements agree, every node in `nodes` serves the same
+        history in `epoch`, and it holds every acknowledged event once;
+        returns the events."""
+        self.check_acks(ledger, what)
+        h_epoch, events = await self.same_history(nodes, channel, ledger.last())
+        self.assertEqual(h_epoch, epoch, f"{what}: the epoch")
+        self.check_log(events, ledger, what)
+        return events
+
+    async def followers_got(self, fols, events, epoch, timeout):
+        """Each follower got exactly `events` once they have all arrived."""
+        for f in fols:
+            await f.wait_last(events[-1]["event_id"], timeout)
+        await asyncio.sleep(0.3)
+        for f in fols:
+            self.check_follower(f, events, epoch)
+
     async def followers(self, cl, room, homes, label="f"):
         out = []
         for i, home in enumerate(homes):
@@ -974,16 +992,9 @@ class ClusterFailureTest(ClusterBase):
         nodes = [cl[n] for n in survivors]
         after = await self.owner_of(cl, ch, observers=nodes, not_in={owner})
         self.assertEqual(after["epoch"], epoch, "failover keeps the epoch")
-        self.check_acks(ledger, "publishing across the failover")
-        h_epoch, events = await self.same_history(nodes, ch, ledger.last())
-        self.assertEqual(h_epoch, epoch)
-        self.check_log(events, ledger, "history after the kill")
+        events = await self.acked_history(nodes, ch, ledger, epoch, "across the kill")
         self.assertEqual(after["last_event_id"], events[-1]["event_id"], f"{after}")
-        for f in fols:
-            await f.wait_last(events[-1]["event_id"], 15)
-        await asyncio.sleep(0.3)
-        for f in fols:
-            self.check_follower(f, events, epoch)
+        await self.followers_got(fols, events, epoch, 15)
 
     async def test_hung_owner_is_replaced_and_rejoins_without_forking(self):
         """SIGSTOP of the channel's owner: the two others show it down in
@@ -1029,19 +1040,12 @@ class ClusterFailureTest(ClusterBase):
         await self.wait_states(survivors + [back], {n: "up" for n in cl.names}, 15)
         await api.publish(n=3, give_up=8)
         self.assertFalse(api.unacked)
-        self.check_acks(ledger, "publishing through every node")
         every = list(cl.nodes.values())
-        h_epoch, events = await self.same_history(every, ch, ledger.last())
-        self.assertEqual(h_epoch, epoch)
-        self.check_log(events, ledger, "history after SIGSTOP/SIGCONT")
+        events = await self.acked_history(every, ch, ledger, epoch, "across SIGSTOP/SIGCONT")
         infos = [await self.channel_info(n, ch) for n in every]
         self.assertEqual(len({(i["owner"], i["epoch"], i["last_event_id"]) for i in infos}), 1,
                          f"GET /api/channel on every node: {infos}")
-        for f in fols:
-            await f.wait_last(events[-1]["event_id"], 10)
-        await asyncio.sleep(0.3)
-        for f in fols:
-            self.check_follower(f, events, epoch)
+        await self.followers_got(fols, events, epoch, 10)
         # A client on the resumed node replays the same.
         c = await self.member(back, room, unique_uid(), query="last_event_id=0")
         got = await c.recv_n(len(events), pred=lambda f: "event_id" in f, timeout=10)
@@ -1086,11 +1090,8 @@ class ClusterFailureTest(ClusterBase):
         await ws2.publish(n=2, give_up=10)
         self.assertFalse(ws2.unacked, f"{ws2.failures}")
 
-        self.check_acks(ledger, "publishing through every node")
         every = list(cl.nodes.values())
-        h_epoch, events = await self.same_history(every, ch, ledger.last())
-        self.assertEqual(h_epoch, epoch, "the epoch survives the restart")
-        self.check_log(events, ledger, "history after the restart")
+        events = await self.acked_history(every, ch, ledger, epoch, "across the restart")
         if not (away.failures or ws.failures or again.failures or ws2.failures):
             self.assertEqual(len(events), 4 + 4 + 2 + 3 + 2, "every publish stored once")
         infos = [await self.channel_info(n, ch) for n in every]
@@ -1197,15 +1198,8 @@ class ClusterFailureTest(ClusterBase):
         await asyncio.sleep(1.0)
         await self.finish(tasks, stop)
 
-        self.check_acks(ledger, "publishing across the failover")
-        h_epoch, events = await self.same_history(others, ch, ledger.last())
-        self.assertEqual(h_epoch, epoch)
-        self.check_log(events, ledger, "history after the drain")
-        for f in fols:
-            await f.wait_last(events[-1]["event_id"], 10)
-        await asyncio.sleep(0.3)
-        for f in fols:
-            self.check_follower(f, events, epoch)
+        events = await self.acked_history(others, ch, ledger, epoch, "across the drain")
+        await self.followers_got(fols, events, epoch, 10)
         for f in on_owner:
             self.assertNotIn(owner, f.nodes[1:], f"reconnected elsewhere: {f.summary()}")
 
@@ -1243,15 +1237,9 @@ class ClusterFailureTest(ClusterBase):
                                f"publishing goes on after restarting {name}")
         await self.finish(tasks, stop)
 
-        self.check_acks(ledger, "publishing across the rolling restart")
-        h_epoch, events = await self.same_history(list(cl.nodes.values()), ch, ledger.last())
-        self.assertEqual(h_epoch, epoch, "one epoch through the rolling restart")
-        self.check_log(events, ledger, "history after the rolling restart")
-        for f in fols:
-            await f.wait_last(events[-1]["event_id"], 15)
-        await asyncio.sleep(0.3)
-        for f in fols:
-            self.check_follower(f, events, epoch)
+        events = await self.acked_history(list(cl.nodes.values()), ch, ledger, epoch,
+                                          "across the rolling restart")
+        await self.followers_got(fols, events, epoch, 15)
 
     async def test_users_of_a_dead_node_leave(self):
         """kill -9 of node c: users whose only connection was on c get user_left
