@@ -1,8 +1,6 @@
 #include "actors/hub_actor.hpp"
 
 #include <limits>
-#include <map>
-#include <optional>
 #include <set>
 #include <unordered_map>
 
