@@ -277,10 +277,8 @@ void complete(channel_actor* self) {
     remember(st, std::move(p.ev));
   }
   push(self, std::move(records));
-  // Checked here: the fields would be built (and allocate) before debug() looks.
-  if (log::enabled(log::level::debug))
-    log::debug("events_acked", {{"channel", st.name}, {"first", batch.front().ev.e.event_id},
-                                {"last", st.durable_id}, {"term", st.term.n}});
+  log::debug("events_acked", {{"channel", st.name}, {"first", batch.front().ev.e.event_id},
+                              {"last", st.durable_id}, {"term", st.term.n}});
   metrics::node().events_stored += batch.size();
   metrics::node().frames_delivered += delivered;
   st.space->events_stored += batch.size();

@@ -205,8 +205,7 @@ caf::behavior user(user_actor* self, caf::actor hub, std::string id, const confi
       },
       [=](publish_atom, const caf::actor& channel, draft& d) -> caf::result<caf::message> {
         if (!self->state.bucket.try_take()) {
-          if (log::enabled(log::level::debug))  // a flood: no allocation per refused frame
-            log::debug("rate_limited", {{"user", self->state.id}});
+          log::debug("rate_limited", {{"user", self->state.id}});
           metrics::node().rate_limited++;
           return make_error(sb_error::rate_limited);
         }

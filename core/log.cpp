@@ -66,7 +66,7 @@ void write(level l, std::string_view event, std::initializer_list<field> fields)
     j["level"] = name_of(l);
     j["event"] = event;
     if (!node_id_.empty()) j["node"] = node_id_;
-    for (const auto& f : fields) j[std::string{f.key}] = f.value;
+    for (const auto& f : fields) j[std::string{f.key}] = std::string{f.value};
     line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   } else {
     line = iso8601_ms(now_ms());

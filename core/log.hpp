@@ -11,15 +11,28 @@ namespace sb::log {
 
 enum class level { debug, info, warn, error };
 
-struct field {
-  std::string_view key;
-  std::string value;
-
-  field(std::string_view k, std::string v) : key(k), value(std::move(v)) {}
+// A field borrows its text for the one call it is written in, so building
+// it costs nothing when its level is off: a string lvalue is not copied, and
+// a number's digits fit the small-string buffer. Temporaries are kept.
+class field {
+ public:
+  field(std::string_view k, const std::string& v) : key(k), value(v) {}
+  field(std::string_view k, std::string&& v) : key(k), owned_(std::move(v)), value(owned_) {}
   field(std::string_view k, const char* v) : key(k), value(v) {}
   field(std::string_view k, std::string_view v) : key(k), value(v) {}
   template <class Number, class = std::enable_if_t<std::is_arithmetic_v<Number>>>
-  field(std::string_view k, Number n) : key(k), value(std::to_string(n)) {}
+  field(std::string_view k, Number n) : key(k), owned_(std::to_string(n)), value(owned_) {}
+
+  field(const field&) = delete;  // `value` may point into `owned_`
+  field& operator=(const field&) = delete;
+
+  std::string_view key;
+
+ private:
+  std::string owned_;
+
+ public:
+  std::string_view value;  // declared after owned_, which it may point into
 };
 
 // Called once at start-up, before any other thread logs.
