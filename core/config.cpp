@@ -223,6 +223,7 @@ void read_config(const json& root, config& cfg) {
     r.read("id", cfg.node_id);
     r.read("data_dir", cfg.data_dir);
     r.read_int("actor_threads", cfg.actor_threads, 1, 64);
+    r.read_int("malloc_arenas", cfg.malloc_arenas, 1, 64);
     r.done();
   }
   if (auto http = top.find("http")) {

@@ -6,6 +6,8 @@
 #include <iostream>
 #include <sstream>
 
+#include <malloc.h>
+
 #include "actors/node.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
@@ -111,6 +113,8 @@ int main(int argc, char** argv) {
                     : "off");
     return 0;
   }
+  // Before any thread starts: arenas are created per thread on demand.
+  mallopt(M_ARENA_MAX, static_cast<int>(cfg.malloc_arenas));
   sb::log::configure(sb::log::parse_level(cfg.log.level), cfg.log.format == "json", cfg.node_id);
 
   try {
