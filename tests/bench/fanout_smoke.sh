@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# CI's short benchmark: a real node, sbbench's fan-out, reconnect-storm and
-# API publish scenarios. It checks correctness under load (nothing lost,
+# CI's short benchmark: a real node, sbbench's fan-out (publishing on a
+# WebSocket and through the API), reconnect-storm and API publish scenarios. It checks correctness under load (nothing lost,
 # duplicated or out of order, no failed publish: sbbench exits 1 otherwise)
 # and prints the figures without asserting on time.
 set -euo pipefail
@@ -24,6 +24,8 @@ done
   --rate 500 --server-pid "$pid"
 "$bench" fanout --port "$port" --secret dev-secret-change-me --subscribers 300 --channels 30 \
   --messages 50 --server-pid "$pid"
+"$bench" fanout --port "$port" --secret dev-secret-change-me --api-key dev-api-key --via api \
+  --subscribers 300 --channels 3 --messages 200 --server-pid "$pid"
 "$bench" replay --port "$port" --secret dev-secret-change-me --subscribers 300 --messages 200 \
   --replay 100
 "$bench" publish --port "$port" --api-key dev-api-key --subscribers 8 --seconds 1 \
