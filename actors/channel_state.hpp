@@ -150,7 +150,6 @@ void show_presence(channel_state& st, const user_ref& user, bool joined, int64_t
 // The primary's side: the same, and to every follower.
 void announce(channel_actor* self, const user_ref& user, bool joined, int64_t at_ms);
 void send_typing(channel_actor* self, const user_ref& user, bool is_typing);
-void fan_out(channel_state& st, uint64_t id, const frame_ptr& live, const std::string& payload);
 bool wants(const std::vector<std::string>& types, const event& e);
 
 // channel_primary.cpp
