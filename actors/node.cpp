@@ -28,6 +28,8 @@ constexpr auto api_timeout = 10s;
 struct system_config : caf::actor_system_config {
   explicit system_config(const config& cfg) {
     set("scheduler.max-threads", static_cast<size_t>(cfg.actor_threads));
+    set("scheduler.policy",
+        cfg.actor_scheduler == "sharing" ? caf::atom("sharing") : caf::atom("stealing"));
     const auto& c = cfg.cluster;
     if (c.port == 0) return;
     register_cluster_types(*this);

@@ -223,6 +223,7 @@ void read_config(const json& root, config& cfg) {
     r.read("id", cfg.node_id);
     r.read("data_dir", cfg.data_dir);
     r.read_int("actor_threads", cfg.actor_threads, 1, 64);
+    r.read("actor_scheduler", cfg.actor_scheduler);
     r.read_int("malloc_arenas", cfg.malloc_arenas, 1, 64);
     r.done();
   }
@@ -340,6 +341,8 @@ void validate(config& cfg) {
   if (cfg.log.level != "debug" && cfg.log.level != "info" && cfg.log.level != "warn" &&
       cfg.log.level != "error")
     object_reader::fail("log.level", "must be debug, info, warn or error");
+  if (cfg.actor_scheduler != "sharing" && cfg.actor_scheduler != "stealing")
+    object_reader::fail("node.actor_scheduler", "must be sharing or stealing");
   if (cfg.log.format != "plain" && cfg.log.format != "json")
     object_reader::fail("log.format", "must be plain or json");
   if (cfg.limits.rate_limit_burst < 1)

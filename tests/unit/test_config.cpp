@@ -34,6 +34,7 @@ TEST_CASE("config: defaults, file values and overrides") {
   CHECK(cfg.limits.heartbeat_interval == std::chrono::milliseconds(500));
   CHECK(cfg.limits.max_connections_per_user == 10);
   CHECK(cfg.malloc_arenas == 2);
+  CHECK(cfg.actor_scheduler == "sharing");
   CHECK(cfg.routes.size() == 8);
   CHECK(cfg.namespace_of("chat:1").access == sb::access_rule::members);
   CHECK(cfg.namespace_of("dashboard").roles == std::vector<std::string>{"admin", "mentor"});
@@ -69,6 +70,8 @@ TEST_CASE("config: errors name the key") {
   CHECK(error_of("", {"auth.jwt_secret=s", "nonsense"}).find("key.path=value") != std::string::npos);
   CHECK(error_of("", {"auth.jwt_secret=s", "log.level=loud"}).find("log.level") != std::string::npos);
   CHECK(error_of("", {"auth.jwt_secret=s", "node.malloc_arenas=0"}).find("node.malloc_arenas") !=
+        std::string::npos);
+  CHECK(error_of("", {"auth.jwt_secret=s", "node.actor_scheduler=fifo"}).find("node.actor_scheduler") !=
         std::string::npos);
 }
 
