@@ -7,12 +7,17 @@
 // ids sort numerically.
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <algorithm>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
@@ -326,6 +331,10 @@ class rocksdb_log final : public event_log {
       if (!s.ok()) log::error("storage_write_failed", {{"why", error}, {"events", events}});
       commits_ += 1;
       events_ += s.ok() ? events : 0;
+      if (s.ok()) {
+        std::lock_guard lk(mu_);
+        for (const auto& r : batch) dirty_.insert(r.channel);
+      }
       for (auto& r : batch)
         if (r.done) r.done(error);
       batch.clear();
@@ -338,8 +347,15 @@ class rocksdb_log final : public event_log {
                          [&] { return stopping_; })) {
       auto rewritten = std::move(rewritten_);
       rewritten_.clear();
+      auto dirty = std::move(dirty_);
+      dirty_.clear();
       lk.unlock();
-      trim_all();
+      if (!swept_) {
+        trim_all();
+        swept_ = true;
+      } else {
+        trim_due(std::move(dirty));
+      }
       erase_old_versions(rewritten);
       lk.lock();
     }
@@ -360,8 +376,11 @@ class rocksdb_log final : public event_log {
     }
   }
 
-  // Applies each channel's retention (count, then age) and expires old
-  // dedup entries. Deletes need no sync: a crash merely trims again.
+  // Retention visits only the channels that can have something to drop:
+  // those written since the last pass (count), and those whose oldest event
+  // or frame id has aged out since (age). Visiting every channel each pass
+  // cost 4.6 us a channel: a tenth of a core for 20,000 idle notification
+  // channels, and bursts that delayed the node's other threads.
   void trim_all() {
     std::vector<std::string> channels;
     {
@@ -370,49 +389,98 @@ class rocksdb_log final : public event_log {
         channels.push_back(scan.it().key().ToString().substr(1));
     }
     auto now = now_ms();
-    for (const auto& ch : channels) {
-      auto keep = opts_.retention_of ? opts_.retention_of(ch) : retention{};
-      trim_channel(ch, keep, now);
-      trim_dedup(ch, now);
-    }
+    for (const auto& ch : channels) trim(ch, now);
   }
 
-  void trim_channel(const std::string& ch, const retention& keep, int64_t now) {
+  void trim_due(std::unordered_set<std::string> channels) {
+    auto now = now_ms();
+    for (auto it = expiries_.begin(); it != expiries_.end() && it->first <= now;) {
+      scheduled_.erase(it->second);
+      channels.insert(std::move(it->second));
+      it = expiries_.erase(it);
+    }
+    for (const auto& ch : channels) trim(ch, now);
+  }
+
+  // Applies the channel's retention (count, then age), expires old frame
+  // ids, and notes when it next has something to age out. Deletes need no
+  // sync: a crash merely trims again.
+  void trim(const std::string& ch, int64_t now) {
+    auto keep = opts_.retention_of ? opts_.retention_of(ch) : retention{};
+    auto oldest_event = trim_channel(ch, keep, now);
+    auto oldest_id = trim_dedup(ch, now);
+    std::optional<int64_t> next;
+    if (oldest_event) next = *oldest_event + keep.max_age_ms;
+    if (oldest_id) next = std::min(next.value_or(INT64_MAX), *oldest_id + opts_.dedup_window_ms);
+    schedule(ch, next);
+  }
+
+  void schedule(const std::string& ch, std::optional<int64_t> at) {
+    auto it = scheduled_.find(ch);
+    if (it != scheduled_.end()) {
+      if (at == it->second) return;
+      auto [from, to] = expiries_.equal_range(it->second);
+      for (auto e = from; e != to; ++e)
+        if (e->second == ch) {
+          expiries_.erase(e);
+          break;
+        }
+      scheduled_.erase(it);
+    }
+    if (!at) return;
+    expiries_.emplace(*at, ch);
+    scheduled_.emplace(ch, *at);
+  }
+
+  // Returns the time of the oldest event left, if any.
+  std::optional<int64_t> trim_channel(const std::string& ch, const retention& keep, int64_t now) {
     std::string v;
     channel_meta m;
-    if (!db_->Get(rocksdb::ReadOptions{}, meta_key(ch), &v).ok() || !parse_meta(v, m)) return;
+    if (!db_->Get(rocksdb::ReadOptions{}, meta_key(ch), &v).ok() || !parse_meta(v, m)) return {};
     uint64_t first = first_id(ch);
-    if (first == 0) return;
+    if (first == 0) return {};
     uint64_t cut = first;  // events below `cut` go
     if (m.last_event_id >= keep.max_events && m.last_event_id - keep.max_events + 1 > cut)
       cut = m.last_event_id - keep.max_events + 1;
+    std::optional<int64_t> oldest_left;
     {
       prefix_scan scan(db_.get(), event_prefix(ch));
       auto& it = scan.it();
       for (it.Seek(event_key(ch, cut)); it.Valid(); it.Next()) {
         if (it.value().size() < 8) break;
-        if (static_cast<int64_t>(get_be64(it.value().data())) > now - keep.max_age_ms) break;
+        auto at = static_cast<int64_t>(get_be64(it.value().data()));
+        if (at > now - keep.max_age_ms) {
+          oldest_left = at;
+          break;
+        }
         cut = id_of(it.key()) + 1;
       }
     }
-    if (cut <= first) return;
+    if (cut <= first) return oldest_left;
     auto s = db_->DeleteRange(rocksdb::WriteOptions{}, db_->DefaultColumnFamily(),
                               event_key(ch, first), event_key(ch, cut));
     if (!s.ok()) {
       log::warn("trim_failed", {{"channel", ch}, {"why", s.ToString()}});
-      return;
+      return now + opts_.trim_interval_ms;  // try again
     }
     trimmed_ += cut - first;
     log::debug("trimmed", {{"channel", ch}, {"below", cut}});
+    return oldest_left;
   }
 
-  void trim_dedup(const std::string& ch, int64_t now) {
+  // Returns the time of the oldest frame id left, if any.
+  std::optional<int64_t> trim_dedup(const std::string& ch, int64_t now) {
     rocksdb::WriteBatch wb;
+    std::optional<int64_t> oldest_left;
     drop_dedup(wb, ch, [&](const rocksdb::Slice& v) {
-      return v.size() != 16 ||
-             static_cast<int64_t>(get_be64(v.data() + 8)) <= now - opts_.dedup_window_ms;
+      if (v.size() != 16) return true;
+      auto at = static_cast<int64_t>(get_be64(v.data() + 8));
+      if (at <= now - opts_.dedup_window_ms) return true;
+      oldest_left = std::min(oldest_left.value_or(INT64_MAX), at);
+      return false;
     });
     if (wb.Count() > 0) db_->Write(rocksdb::WriteOptions{}, &wb);
+    return oldest_left;
   }
 
   // Adds to `wb` the deletion of the channel's frame-id records whose value
@@ -433,9 +501,15 @@ class rocksdb_log final : public event_log {
   std::condition_variable cv_;
   std::deque<append_request> queue_;
   std::vector<std::string> rewritten_;  // keys whose old versions must leave the disk
+  std::unordered_set<std::string> dirty_;  // channels written since the last trim pass
   bool stopping_ = false;
   std::thread writer_;
   std::thread trimmer_;
+  // The trimmer's own: whether it has visited every channel once (at start),
+  // and when each channel next has an event or frame id to age out.
+  bool swept_ = false;
+  std::multimap<int64_t, std::string> expiries_;
+  std::unordered_map<std::string, int64_t> scheduled_;
 
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> events_{0};

@@ -194,6 +194,30 @@ TEST_CASE("event log: retention trims by count and age but keeps the last id") {
   CHECK(log->statistics().trimmed == 11);
 }
 
+TEST_CASE("event log: events age out of a channel that is not written again") {
+  temp_dir d;
+  auto o = options(d);
+  o.trim_interval_ms = 20;
+  o.retention_of = [](const std::string&) { return sb::retention{1000, 300}; };
+  auto log = sb::open_rocksdb_log(o);
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  append(*log, "quiet", log->open("quiet").epoch, 1, 2, {}, now);
+  append(*log, "quiet", log->open("quiet").epoch, 3, 1, {}, now + 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(log->read_after("quiet", 0, 10).size() == 3);  // none old enough yet
+  for (int i = 0; i < 300 && log->read_after("quiet", 0, 10).size() > 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  auto left = log->read_after("quiet", 0, 10);
+  REQUIRE(left.size() == 1);  // the first two at now + 300, the third later
+  CHECK(left.front().event_id == 3);
+  for (int i = 0; i < 300 && !log->read_after("quiet", 0, 10).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(log->read_after("quiet", 0, 10).empty());
+  CHECK(log->open("quiet").last_event_id == 3);
+}
+
 TEST_CASE("event log: a locked or unusable folder is a clear error") {
   temp_dir d;
   auto log = sb::open_rocksdb_log(options(d));
