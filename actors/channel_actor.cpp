@@ -16,10 +16,26 @@ constexpr auto linger = std::chrono::seconds(10);
 
 // Members are local actors: comparing ids alone takes no reference counts,
 // which made removing the members of a large room quadratic in atomics.
+constexpr std::size_t indexed_from = 32;  // members; fewer are scanned
+
 member* find_member(channel_state& st, const caf::actor_addr& conn) {
+  if (!st.member_at.empty()) {
+    auto it = st.member_at.find(conn.id());
+    return it == st.member_at.end() ? nullptr : &st.members[it->second];
+  }
   for (auto& m : st.members)
     if (m.connection.id() == conn.id()) return &m;
   return nullptr;
+}
+
+void add_member(channel_state& st, member m) {
+  st.members.push_back(std::move(m));
+  if (!st.member_at.empty()) {
+    st.member_at.emplace(st.members.back().connection.id(), st.members.size() - 1);
+  } else if (st.members.size() >= indexed_from) {
+    for (std::size_t i = 0; i < st.members.size(); ++i)
+      st.member_at.emplace(st.members[i].connection.id(), i);
+  }
 }
 
 // One more or one fewer connection of `user` here.
@@ -43,6 +59,11 @@ bool remove_member(channel_actor* self, const caf::actor_addr& conn) {
   if (!m) return false;
   user_ref user = m->user;
   bool observer = m->observer;
+  if (!st.member_at.empty()) {
+    st.member_at.erase(conn.id());
+    if (m != &st.members.back())
+      st.member_at[st.members.back().connection.id()] = static_cast<std::size_t>(m - st.members.data());
+  }
   *m = std::move(st.members.back());
   st.members.pop_back();
   forget_replay(st, conn);
@@ -65,7 +86,7 @@ joined join(channel_actor* self, join_request& req) {
     else
       replay_remote(self, m, *req.since, req.epoch, req.reply_id);
   }
-  st.members.push_back(std::move(m));
+  add_member(st, std::move(m));
   return joined{caf::actor{self}, pos};
 }
 

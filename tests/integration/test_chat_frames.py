@@ -344,6 +344,31 @@ class ChatFramesTest(SBTestCase):
         p = await b.recv("presence")
         self.assertEqual([str(u.get("user_id")) for u in p.get("users", [])], [ub])
 
+    async def test_big_room_members_leave_and_stay(self):
+        # Past a few dozen members the room finds them by an index: every
+        # leave must move the right entry, or messages and presence go astray.
+        room = unique_room()
+        uids = [unique_uid() for _ in range(48)]
+        clients = [await self.join(room, u) for u in uids]
+        for i in range(0, 48, 2):  # every other member leaves, first to last
+            await clients[i].close()
+        await asyncio.sleep(0.5)
+        stay = clients[1::2]
+        await stay[0].send({"type": "message", "message": "after", "id": "af"})
+        for c in stay:
+            m = await c.recv("message", pred=lambda f: f.get("content") == "after")
+            self.assertEqual(m.get("content"), "after")
+        await stay[-1].send({"type": "presence", "id": "pb"})
+        p = await stay[-1].recv("presence", pred=lambda f: f.get("id") == "pb")
+        self.assertEqual({str(u.get("user_id")) for u in p.get("users", [])},
+                         {str(u) for u in uids[1::2]})
+        for c in stay[:-1]:
+            await c.close()
+        await asyncio.sleep(0.5)
+        await stay[-1].send({"type": "presence", "id": "pc"})
+        p = await stay[-1].recv("presence", pred=lambda f: f.get("id") == "pc")
+        self.assertEqual([str(u.get("user_id")) for u in p.get("users", [])], [str(uids[-1])])
+
     # -- user_joined / user_left ----------------------------------------------------
 
     async def test_user_joined_and_left(self):
