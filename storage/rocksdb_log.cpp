@@ -183,9 +183,11 @@ class rocksdb_log final : public event_log {
     if (auto m = peek(channel)) return *m;
     channel_meta m;
     m.epoch = random_epoch();
-    rocksdb::WriteOptions wo;
-    wo.sync = opts_.sync;
-    auto s = db_->Put(wo, meta_key(channel), meta_value(m.epoch, 0, {}));
+    // No sync of its own: the channel's first append syncs the WAL, and with
+    // it this record. Lost in a crash before that, an empty channel merely
+    // starts over in a new epoch. A sync here cost every new user's
+    // notification channel a disk flush on an actor thread.
+    auto s = db_->Put(rocksdb::WriteOptions{}, meta_key(channel), meta_value(m.epoch, 0, {}));
     if (!s.ok()) throw storage_error("creating " + channel + ": " + s.ToString());
     return m;
   }
