@@ -164,6 +164,9 @@ def base_config():
 
 def clean_env(extra=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    # glibc writes its fatal errors (heap corruption) to the terminal, not
+    # stderr: this puts them in the server's log, where a failure shows it.
+    env["LIBC_FATAL_STDERR_"] = "1"
     if extra:
         env.update(extra)
     return env

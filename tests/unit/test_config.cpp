@@ -34,7 +34,7 @@ TEST_CASE("config: defaults, file values and overrides") {
   CHECK(cfg.limits.heartbeat_interval == std::chrono::milliseconds(500));
   CHECK(cfg.limits.max_connections_per_user == 10);
   CHECK(cfg.malloc_arenas == 2);
-  CHECK(cfg.actor_scheduler == "sharing");
+  CHECK(cfg.actor_scheduler == "stealing");
   CHECK(cfg.routes.size() == 8);
   CHECK(cfg.namespace_of("chat:1").access == sb::access_rule::members);
   CHECK(cfg.namespace_of("dashboard").roles == std::vector<std::string>{"admin", "mentor"});
