@@ -7,7 +7,6 @@
 // ids sort numerically.
 #include <atomic>
 #include <condition_variable>
-#include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -42,6 +41,12 @@ uint64_t get_be64(const char* p) {
 }
 
 std::string meta_key(const std::string& channel) { return "m" + channel; }
+
+std::optional<int64_t> earliest(std::optional<int64_t> a, std::optional<int64_t> b) {
+  if (!a) return b;
+  if (!b) return a;
+  return std::min(*a, *b);
+}
 
 std::string event_prefix(const std::string& channel) { return "e" + channel + '\0'; }
 
@@ -409,32 +414,20 @@ class rocksdb_log final : public event_log {
   // sync: a crash merely trims again.
   void trim(const std::string& ch, int64_t now) {
     auto keep = opts_.retention_of ? opts_.retention_of(ch) : retention{};
-    auto oldest_event = trim_channel(ch, keep, now);
-    auto oldest_id = trim_dedup(ch, now);
-    std::optional<int64_t> next;
-    if (oldest_event) next = *oldest_event + keep.max_age_ms;
-    if (oldest_id) next = std::min(next.value_or(INT64_MAX), *oldest_id + opts_.dedup_window_ms);
-    schedule(ch, next);
+    schedule(ch, earliest(trim_channel(ch, keep, now), trim_dedup(ch, now)));
   }
 
   void schedule(const std::string& ch, std::optional<int64_t> at) {
     auto it = scheduled_.find(ch);
     if (it != scheduled_.end()) {
-      if (at == it->second) return;
-      auto [from, to] = expiries_.equal_range(it->second);
-      for (auto e = from; e != to; ++e)
-        if (e->second == ch) {
-          expiries_.erase(e);
-          break;
-        }
+      if (at == it->second->first) return;
+      expiries_.erase(it->second);
       scheduled_.erase(it);
     }
-    if (!at) return;
-    expiries_.emplace(*at, ch);
-    scheduled_.emplace(ch, *at);
+    if (at) scheduled_.emplace(ch, expiries_.emplace(*at, ch));
   }
 
-  // Returns the time of the oldest event left, if any.
+  // Returns when the channel next has an event to age out, if any is left.
   std::optional<int64_t> trim_channel(const std::string& ch, const retention& keep, int64_t now) {
     std::string v;
     channel_meta m;
@@ -458,7 +451,8 @@ class rocksdb_log final : public event_log {
         cut = id_of(it.key()) + 1;
       }
     }
-    if (cut <= first) return oldest_left;
+    auto next = oldest_left ? std::optional<int64_t>{*oldest_left + keep.max_age_ms} : std::nullopt;
+    if (cut <= first) return next;
     auto s = db_->DeleteRange(rocksdb::WriteOptions{}, db_->DefaultColumnFamily(),
                               event_key(ch, first), event_key(ch, cut));
     if (!s.ok()) {
@@ -467,10 +461,10 @@ class rocksdb_log final : public event_log {
     }
     trimmed_ += cut - first;
     log::debug("trimmed", {{"channel", ch}, {"below", cut}});
-    return oldest_left;
+    return next;
   }
 
-  // Returns the time of the oldest frame id left, if any.
+  // Returns when the channel next has a frame id to expire, if any is left.
   std::optional<int64_t> trim_dedup(const std::string& ch, int64_t now) {
     rocksdb::WriteBatch wb;
     std::optional<int64_t> oldest_left;
@@ -478,11 +472,12 @@ class rocksdb_log final : public event_log {
       if (v.size() != 16) return true;
       auto at = static_cast<int64_t>(get_be64(v.data() + 8));
       if (at <= now - opts_.dedup_window_ms) return true;
-      oldest_left = std::min(oldest_left.value_or(INT64_MAX), at);
+      oldest_left = earliest(oldest_left, at);
       return false;
     });
     if (wb.Count() > 0) db_->Write(rocksdb::WriteOptions{}, &wb);
-    return oldest_left;
+    if (!oldest_left) return std::nullopt;
+    return *oldest_left + opts_.dedup_window_ms;
   }
 
   // Adds to `wb` the deletion of the channel's frame-id records whose value
@@ -511,7 +506,7 @@ class rocksdb_log final : public event_log {
   // and when each channel next has an event or frame id to age out.
   bool swept_ = false;
   std::multimap<int64_t, std::string> expiries_;
-  std::unordered_map<std::string, int64_t> scheduled_;
+  std::unordered_map<std::string, std::multimap<int64_t, std::string>::iterator> scheduled_;
 
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> events_{0};
