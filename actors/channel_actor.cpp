@@ -14,10 +14,10 @@ namespace {
 
 constexpr auto linger = std::chrono::seconds(10);
 
-// Members are local actors: comparing ids alone takes no reference counts,
-// which made removing the members of a large room quadratic in atomics.
 constexpr std::size_t indexed_from = 32;  // members; fewer are scanned
 
+// Members are local actors: comparing ids alone takes no reference counts,
+// which made removing the members of a large room quadratic in atomics.
 member* find_member(channel_state& st, const caf::actor_addr& conn) {
   if (!st.member_at.empty()) {
     auto it = st.member_at.find(conn.id());

@@ -422,6 +422,13 @@ void pin_to_cpu(int cpu) {
   pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
+// The percentiles every latency-measuring scenario reports, of sorted samples.
+nlohmann::json latency_report(const std::vector<uint32_t>& sorted) {
+  return {{"p50", percentile(sorted, 0.5)},   {"p90", percentile(sorted, 0.9)},
+          {"p99", percentile(sorted, 0.99)},  {"p99_9", percentile(sorted, 0.999)},
+          {"max", percentile(sorted, 1.0)}};
+}
+
 double own_cpu_s() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -658,9 +665,7 @@ int fanout(const options& o) {
       {"deliveries", st.received},
       {"seconds", secs},
       {"deliveries_per_second", st.received / secs},
-      {"latency_us",
-       {{"p50", pct(0.5)}, {"p90", pct(0.9)}, {"p99", pct(0.99)}, {"p99_9", pct(0.999)},
-        {"max", pct(1.0)}}},
+      {"latency_us", latency_report(lat)},
       {"lost", st.lost + missing},
       {"duplicated", st.duplicated},
       {"out_of_order", st.out_of_order},
@@ -909,6 +914,10 @@ int kernel_floor(const options& o) {
       return 3;
     }
     int s = ::accept(acceptor.native_handle(), nullptr, nullptr);
+    if (s < 0) {
+      std::fprintf(stderr, "sbbench: floor: accepting connection %d: %s\n", i, std::strerror(errno));
+      return 3;
+    }
     int one = 1;
     ::setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     senders.push_back(s);
@@ -967,9 +976,7 @@ int kernel_floor(const options& o) {
       {"rate", o.rate},
       {"deliveries", latency.size()},
       {"send_cpu_us_each", 1e6 * send_cpu_s / sends},
-      {"latency_us",
-       {{"p50", pct(0.5)}, {"p90", pct(0.9)}, {"p99", pct(0.99)}, {"p99_9", pct(0.999)},
-        {"max", pct(1.0)}}}};
+      {"latency_us", latency_report(latency)}};
   std::printf("%s\n", o.json_only ? report.dump().c_str() : report.dump(2).c_str());
   if (!o.json_only)
     std::printf("floor: %d loopback connections x %d rounds at %.0f/s: %.2f us of CPU per send; "

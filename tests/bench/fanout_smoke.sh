@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CI's short benchmark: a real node, sbbench's fan-out (publishing on a
-# WebSocket and through the API), reconnect-storm and API publish scenarios. It checks correctness under load (nothing lost,
-# duplicated or out of order, no failed publish: sbbench exits 1 otherwise)
-# and prints the figures without asserting on time.
+# WebSocket and through the API), reconnect-storm and API publish scenarios.
+# It checks correctness under load (nothing lost, duplicated or out of order,
+# no failed publish: sbbench exits 1 otherwise) and prints the figures
+# without asserting on time.
 set -euo pipefail
 server=$1
 bench=$2
