@@ -1,7 +1,7 @@
-// Remembers which event a client frame id produced, for a fixed window, so
-// that a resend of the same id (PROTOCOL section 4: same user, same channel,
-// within 10 minutes) is answered with the first event_id instead of being
-// stored again.
+// Remembers which event a client frame id (or a backend's idempotency key)
+// produced, for a fixed window, so that a resend of the same id (PROTOCOL
+// section 4: same user, same channel, within 10 minutes) is answered with the
+// first event_id instead of being stored again.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,9 @@ class dedup_window {
  public:
   explicit dedup_window(int64_t window_ms) : window_ms_(window_ms) {}
 
+  // A backend's publish has no user: its key is NUL and the idempotency key,
+  // printable ASCII (net/api.cpp). A client's key has its first NUL after a
+  // non-empty user id, so the two kinds never collide.
   static std::string key(const std::string& user_id, const std::string& client_id) {
     return user_id + '\0' + client_id;
   }

@@ -1,5 +1,6 @@
 #include "net/api.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -20,6 +21,7 @@ using json = nlohmann::json;
 namespace {
 
 constexpr std::size_t max_type_length = 64;
+constexpr std::size_t max_idempotency_key_length = 64;  // as a client frame's `id`
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
@@ -80,6 +82,36 @@ draft event_draft(const json& j) {
   return d;
 }
 
+// Printable ASCII only: it may come as a header, and it keeps an API key in
+// the dedup window apart from every client's (core/dedup_window.hpp).
+bool valid_idempotency_key(const std::string& k) {
+  if (k.empty() || k.size() > max_idempotency_key_length) return false;
+  return std::all_of(k.begin(), k.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
+// The publish's idempotency key, from the Idempotency-Key header or the
+// body's `idempotency_key` (both: they must agree); empty when none is given.
+std::string idempotency_key(const request& req, const json& j) {
+  std::optional<std::string> key = req.idempotency_key;
+  if (auto f = j.find("idempotency_key"); f != j.end()) {
+    if (!f->is_string()) throw bad_request{"idempotency_key must be a string"};
+    if (key && *key != f->get<std::string>())
+      throw bad_request{"the Idempotency-Key header and idempotency_key differ"};
+    key = f->get<std::string>();
+  }
+  if (key && !valid_idempotency_key(*key))
+    throw bad_request{"the idempotency key must be 1-64 printable ASCII characters"};
+  return key.value_or("");
+}
+
+// The event an API publish stores, with the request's idempotency key. A
+// backend has no user id, which keeps its keys apart from the clients'.
+draft api_draft(const request& req, const json& j) {
+  auto d = event_draft(j);
+  d.client_id = idempotency_key(req, j);
+  return d;
+}
+
 std::optional<uint64_t> number_param(const request& req, const char* name) {
   auto it = req.query.find(name);
   if (it == req.query.end() || it->second.empty()) return std::nullopt;
@@ -93,7 +125,7 @@ void publish(actor_node& node, const request& req, std::function<void(response)>
   auto ch = j.find("channel");
   if (ch == j.end() || !ch->is_string()) throw bad_request{"channel is required"};
   auto channel = channel_field(ch->get<std::string>());
-  node.publish(channel, event_draft(j), [reply](api_published p) {
+  node.publish(channel, api_draft(req, j), [reply](api_published p) {
     if (!p.error.empty()) return reply(error(status_of(p.error), p.error, "publish failed"));
     reply({200, dump({{"channel", p.channel}, {"event_id", p.event_id}, {"epoch", p.epoch}})});
   });
@@ -109,7 +141,7 @@ void broadcast(actor_node& node, const request& req, std::function<void(response
     if (!c.is_string()) throw bad_request{"channels must be a list of channel names"};
     channels.push_back(channel_field(c.get<std::string>()));
   }
-  auto d = event_draft(j);
+  auto d = api_draft(req, j);
   struct gather {
     std::mutex mu;
     json results;

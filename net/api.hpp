@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "actors/node.hpp"
@@ -18,6 +19,7 @@ struct request {
   std::string path;
   std::map<std::string, std::string> query;
   std::string authorization;  // the Authorization header as sent
+  std::optional<std::string> idempotency_key;  // the Idempotency-Key header, when sent
   std::string body;
 };
 

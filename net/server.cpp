@@ -897,6 +897,8 @@ class http_session final : public closable, public std::enable_shared_from_this<
     r.path = target.path;
     r.query = target.query;
     r.authorization = std::string{sv(req[http::field::authorization])};
+    if (auto key = req.find("Idempotency-Key"); key != req.end())
+      r.idempotency_key = std::string{sv(key->value())};
     r.body = req.body();
     return r;
   }

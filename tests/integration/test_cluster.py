@@ -324,8 +324,8 @@ class WsPublisher(Publisher):
 class ApiPublisher(Publisher):
     """POST /api/publish of `announcement` events, one at a time, each until it
     gets a 200; a failed attempt (error status, error JSON, refused, timeout)
-    is retried with a new key (HTTP publishes are not idempotent), on the
-    next usable node."""
+    is retried with a new key (and no Idempotency-Key, so each attempt is a
+    publish of its own), on the next usable node."""
 
     def __init__(self, channel, targets, prefix, ledger, timeout=3.0):
         self.channel = channel
@@ -1153,6 +1153,56 @@ class ClusterFailureTest(ClusterBase):
         _, events = await self.same_history(every, ch, 3)
         self.check_log(events, ledger, "history once the old owner is back")
         self.assertNotIn("lost", json.dumps(events), "the unacknowledged event is gone")
+
+    async def test_api_retry_with_same_key_after_owner_killed_is_stored_once(self):
+        """A backend publishes with an Idempotency-Key through a node that is
+        not the owner, the owner is killed (kill -9) and the backend retries
+        with the same key through another node until it gets a 200: the answer
+        is the first one (same event_id) and the event is stored once. After
+        the old owner restarts and takes the channel back, a retry through it
+        still gets the first answer."""
+        cl = self.cluster()
+        room = unique_room("idem")
+        ch = f"chat:{room}"
+        info = await self.setup_channel(cl, room, Ledger(), n=2)
+        owner = info["owner"]
+        others = [n for n in cl.names if n != owner]
+        key = {"Idempotency-Key": "order-1234"}
+
+        async def publish(node, headers=key, text="once"):
+            body = {"channel": ch, "type": APP_TYPE, "data": {"text": text}}
+            return await asyncio.to_thread(http_request, node.port, "POST", "/api/publish",
+                                           body, headers=headers, timeout=3.0)
+
+        first = await publish(cl[others[0]])
+        self.assertEqual((first.status, first.json.get("event_id")), (200, 3), f"{first}")
+        cl.down.add(owner)
+        await asyncio.to_thread(cl[owner].sigkill)
+        deadline = time.monotonic() + DEAD_AFTER + 10
+        retry = None
+        while time.monotonic() < deadline:
+            try:
+                retry = await publish(cl[others[1]])
+            except OSError as e:  # a timeout while the channel moves
+                retry = e
+            if getattr(retry, "status", None) == 200:
+                break
+            await asyncio.sleep(0.2)
+        self.assertEqual((retry.status, retry.json), (200, first.json),
+                         "a retry through another node after the owner died gets the first answer")
+        fresh = await publish(cl[others[1]], headers=None, text="fresh")
+        self.assertEqual(fresh.json.get("event_id"), 4, f"nothing was stored twice: {fresh}")
+
+        back = await asyncio.to_thread(cl.restart, owner)
+        every = list(cl.nodes.values())
+        await self.wait_states(every, {n: "up" for n in cl.names}, 15)
+        await self.owner_of(cl, ch, observers=every)
+        again = await publish(back)
+        self.assertEqual((again.status, again.json), (200, first.json),
+                         "a retry through the restarted old owner gets the first answer")
+        _, events = await self.same_history(every, ch, 4)
+        self.assertEqual([key_of(e) for e in events].count("once"), 1, f"{events}")
+        self.assertEqual(ids_of(events), [1, 2, 3, 4])
 
     async def test_drain_hands_over_closes_with_1001_and_exits_0(self):
         """SIGTERM to the channel's owner while publishers run: it hands the

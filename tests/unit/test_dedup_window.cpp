@@ -25,3 +25,12 @@ TEST_CASE("dedup window: ids expire after the window") {
   CHECK_FALSE(w.find("b", 900000));
   CHECK(w.size() == 0);
 }
+
+TEST_CASE("dedup window: a backend's key (no user) never equals a client's") {
+  // Backends' idempotency keys are printable ASCII: their only NUL is first.
+  auto api = sb::dedup_window::key("", "42");
+  CHECK(api != sb::dedup_window::key("4", "2"));
+  CHECK(api.find('\0', 1) == std::string::npos);
+  // A user id starting with NUL still puts another one after it.
+  CHECK(sb::dedup_window::key(std::string("\0" "4", 2), "2").find('\0', 1) != std::string::npos);
+}
