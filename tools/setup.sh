@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ cmake ninja-build ccache libcaf-dev libboost-dev librocksdb-dev
-          nlohmann-json3-dev doctest-dev libssl-dev openssl python3-websockets)
+          nlohmann-json3-dev doctest-dev libssl-dev openssl python3-websockets
+          python3-django python3-django-channels python3-djangorestframework-simplejwt)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
