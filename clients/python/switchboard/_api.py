@@ -5,7 +5,7 @@ which returns the result (Client) or a coroutine of it (AsyncClient)."""
 from dataclasses import dataclass
 from typing import List, Optional
 
-from ._transport import Call, new_idempotency_key
+from ._transport import Call, idempotency_key as checked_key
 
 # Per-channel broadcast errors that another attempt cannot change.
 _FINAL_ERRORS = {"not_found", "forbidden", "rate_limited", "bad_request"}
@@ -83,7 +83,7 @@ class ApiMethods:
         make retries across processes single too."""
         body = {"channel": channel, **_event_body(type, data)}
         return self._run(Call("POST", "/api/publish", body=body,
-                              idempotency_key=idempotency_key or new_idempotency_key(),
+                              idempotency_key=checked_key(idempotency_key),
                               result=lambda j: Published(j["channel"], j["event_id"],
                                                          j["epoch"])))
 
@@ -94,7 +94,7 @@ class ApiMethods:
         still failed after the retries comes back with its `error` code."""
         body = {"channels": list(channels), **_event_body(type, data)}
         return self._run(Call("POST", "/api/broadcast", body=body,
-                              idempotency_key=idempotency_key or new_idempotency_key(),
+                              idempotency_key=checked_key(idempotency_key),
                               result=_broadcast_results, retry_when=_broadcast_retryable))
 
     def history(self, channel, *, since=None, before=None, limit=None):

@@ -19,9 +19,23 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 def new_idempotency_key():
-    """A fresh key for one publish: 32 hex digits (the server takes 1-64
-    printable ASCII characters)."""
+    """A fresh key for one publish: 32 hex digits."""
     return uuid.uuid4().hex
+
+
+def _printable(text, longest=None):
+    return (isinstance(text, str) and all(" " <= c <= "~" for c in text)
+            and (longest is None or 0 < len(text) <= longest))
+
+
+def idempotency_key(given):
+    """The key a publish sends: `given`, checked as the server checks it
+    (1-64 printable ASCII characters), or a fresh one."""
+    if given is None:
+        return new_idempotency_key()
+    if not _printable(given, 64):
+        raise ValueError("idempotency_key must be 1-64 printable ASCII characters")
+    return given
 
 
 @dataclass(frozen=True)
@@ -112,6 +126,8 @@ class Options:
     @classmethod
     def of(cls, url, bearer, *, timeout=10.0, retries=4, backoff=0.1, max_backoff=2.0,
            pool_size=8, ssl_context=None):
+        if not _printable(bearer or ""):
+            raise ValueError("the API key or admin token must be printable ASCII")
         return cls(Endpoint.parse(url), bearer, timeout,
                    RetryPolicy(retries, backoff, max_backoff), pool_size, ssl_context)
 

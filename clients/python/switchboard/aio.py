@@ -115,7 +115,10 @@ class _Transport:
             head += f"{k}: {v}\r\n"
         conn.writer.write(head.encode("latin-1") + b"\r\n" + payload)
         await conn.writer.drain()
-        return await _read_answer(conn.reader)
+        try:
+            return await _read_answer(conn.reader)
+        except ValueError as e:  # a number that is none, a line over the stream's limit
+            raise BadAnswer(str(e)) from e
 
     async def _attempt(self, call):
         """One attempt within the timeout; a kept-alive connection the server

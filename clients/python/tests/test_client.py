@@ -96,8 +96,9 @@ class SyncClientTest(NodeTestCase, unittest.TestCase):
         self.assertIn("type", e.exception.message)
         with self.assertRaises(switchboard.BadRequest):
             self.sb.publish("no spaces allowed", "notification")
-        with self.assertRaises(switchboard.BadRequest):
-            self.sb.publish(f"user:{uid()}", "notification", idempotency_key="k" * 65)
+        for key in ("k" * 65, "", "line\r\nX-Injected: 1"):
+            with self.assertRaises(ValueError, msg=repr(key)):
+                self.sb.publish(f"user:{uid()}", "notification", idempotency_key=key)
         with Client(self.url, "wrong-key-wrong-key-wrong-key-wrong") as bad:
             with self.assertRaises(switchboard.Unauthorized) as e:
                 bad.publish(f"user:{uid()}", "notification")
