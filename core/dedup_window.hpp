@@ -15,6 +15,11 @@ namespace sb {
 
 class dedup_window {
  public:
+  // Clients' keys are bounded by their rate limit, backends' are not: past
+  // `max_keys` the oldest key is forgotten early, so that a backend
+  // publishing fast to one channel cannot grow it without bound.
+  static constexpr std::size_t max_keys = 100000;
+
   explicit dedup_window(int64_t window_ms) : window_ms_(window_ms) {}
 
   // A backend's publish has no user: its key is NUL and the idempotency key,
@@ -33,7 +38,9 @@ class dedup_window {
 
   void remember(const std::string& key, uint64_t event_id, int64_t now_ms) {
     expire(now_ms);
-    if (ids_.emplace(key, event_id).second) order_.push_back({now_ms, key});
+    if (!ids_.emplace(key, event_id).second) return;
+    order_.push_back({now_ms, key});
+    if (order_.size() > max_keys) pop_oldest();
   }
 
   // Forgets a key whose event was never stored (the append failed).
@@ -43,10 +50,12 @@ class dedup_window {
 
  private:
   void expire(int64_t now_ms) {
-    while (!order_.empty() && order_.front().first <= now_ms - window_ms_) {
-      ids_.erase(order_.front().second);
-      order_.pop_front();
-    }
+    while (!order_.empty() && order_.front().first <= now_ms - window_ms_) pop_oldest();
+  }
+
+  void pop_oldest() {
+    ids_.erase(order_.front().second);
+    order_.pop_front();
   }
 
   int64_t window_ms_;

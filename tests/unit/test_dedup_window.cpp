@@ -34,3 +34,12 @@ TEST_CASE("dedup window: a backend's key (no user) never equals a client's") {
   // A user id starting with NUL still puts another one after it.
   CHECK(sb::dedup_window::key(std::string("\0" "4", 2), "2").find('\0', 1) != std::string::npos);
 }
+
+TEST_CASE("dedup window: past max_keys the oldest key is forgotten early") {
+  sb::dedup_window w(600000);
+  for (std::size_t i = 0; i <= sb::dedup_window::max_keys; ++i) w.remember(std::to_string(i), i + 1, 0);
+  CHECK(w.size() == sb::dedup_window::max_keys);
+  CHECK_FALSE(w.find("0", 1));
+  CHECK(*w.find("1", 1) == 2);
+  CHECK(*w.find(std::to_string(sb::dedup_window::max_keys), 1) == sb::dedup_window::max_keys + 1);
+}
