@@ -234,7 +234,6 @@ class InputParsingTest(SBTestCase):
         await self.connect_ok("/ws/leaderboard/", token(unique_uid(), secret=weak), server=srv)
 
 
-
 # --- 12: idempotency keys on the server API ---
 
 
