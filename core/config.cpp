@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/channel_name.hpp"
+#include "core/json_depth.hpp"
 
 namespace sb {
 
@@ -241,6 +242,7 @@ void read_config(const json& root, config& cfg) {
     object_reader r{*auth, "auth"};
     r.read("jwt_secret", cfg.auth.jwt_secret);
     r.read("api_keys", cfg.auth.api_keys);
+    r.read("allow_weak_secrets", cfg.auth.allow_weak_secrets);
     r.done();
   }
   if (auto limits = top.find("limits")) {
@@ -335,9 +337,22 @@ void validate_admin(admin_config& a, const http_config& http) {
   a.port = http.port == 0 ? 0 : http.port + offset;
 }
 
-void validate(config& cfg) {
-  if (cfg.auth.jwt_secret.empty())
+// Names the short secret, never shows it.
+void validate_auth(const auth_config& a) {
+  if (a.jwt_secret.empty())
     object_reader::fail("auth.jwt_secret", "is required (or set SWITCHBOARD_JWT_SECRET)");
+  if (a.allow_weak_secrets) return;
+  const std::string too_short = "is shorter than " + std::to_string(min_secret_bytes) +
+                                " bytes (auth.allow_weak_secrets: true allows that, for "
+                                "development only)";
+  if (a.jwt_secret.size() < min_secret_bytes) object_reader::fail("auth.jwt_secret", too_short);
+  for (std::size_t i = 0; i < a.api_keys.size(); ++i)
+    if (a.api_keys[i].size() < min_secret_bytes)
+      object_reader::fail("auth.api_keys[" + std::to_string(i) + "]", too_short);
+}
+
+void validate(config& cfg) {
+  validate_auth(cfg.auth);
   if (cfg.log.level != "debug" && cfg.log.level != "info" && cfg.log.level != "warn" &&
       cfg.log.level != "error")
     object_reader::fail("log.level", "must be debug, info, warn or error");
@@ -359,12 +374,16 @@ void validate(config& cfg) {
 // as JSON, otherwise a plain string.
 void apply_override(json& root, const std::string& item) {
   auto eq = item.find('=');
+  // The value is not shown: it may be a secret.
   if (eq == std::string::npos || eq == 0)
-    throw config_error("config: override '" + item + "' must look like key.path=value");
+    throw config_error("config: an override must look like key.path=value");
   std::string key = item.substr(0, eq);
   std::string text = item.substr(eq + 1);
-  json value = json::parse(text, nullptr, false);
-  if (value.is_discarded()) value = text;
+  auto [value, status] = parse_untrusted_json(text);
+  if (status == json_status::too_deep)
+    throw config_error("config: override " + key + " nests JSON deeper than " +
+                       std::to_string(max_json_depth) + " levels");
+  if (status == json_status::malformed) value = text;
   json* node = &root;
   std::size_t start = 0;
   while (true) {
@@ -409,10 +428,12 @@ const namespace_config& config::namespace_of(const std::string& channel) const {
 
 config load_config(const std::string& text, const std::vector<std::string>& overrides,
                    const std::map<std::string, std::string>& env) {
-  json root = text.empty() ? json::object()
-                           : json::parse(text, nullptr, /*allow_exceptions=*/false,
-                                         /*ignore_comments=*/true);
-  if (root.is_discarded()) throw config_error("config: the file is not valid JSON");
+  auto [root, status] = text.empty() ? parsed_json{json::object()}
+                                     : parse_untrusted_json(text, /*comments=*/true);
+  if (status == json_status::too_deep)
+    throw config_error("config: the file nests JSON deeper than " +
+                       std::to_string(max_json_depth) + " levels");
+  if (status == json_status::malformed) throw config_error("config: the file is not valid JSON");
   if (!root.is_object()) throw config_error("config: the file must hold a JSON object");
   if (auto it = env.find("SWITCHBOARD_JWT_SECRET"); it != env.end() && !it->second.empty())
     root["auth"]["jwt_secret"] = it->second;

@@ -64,7 +64,13 @@ struct limits_config {
 struct auth_config {
   std::string jwt_secret;
   std::vector<std::string> api_keys;
+  // Development only: accept a jwt_secret or API keys shorter than
+  // min_secret_bytes (configs/dev.json).
+  bool allow_weak_secrets = false;
 };
+
+// Shortest jwt_secret and API key accepted: 256 bits, as HS256's key should have.
+inline constexpr std::size_t min_secret_bytes = 32;
 
 // The cluster port (CAF's middleman). Port 0: a single node, no cluster.
 struct cluster_config {

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/channel_name.hpp"
+#include "core/json_depth.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
 #include "net/admin_view.hpp"
@@ -222,7 +223,7 @@ void publish(const config&, actor_node& node, const api::request& req, reply_fn 
 }
 
 void drain(const config&, actor_node& node, const api::request& req, reply_fn reply) {
-  auto j = json::parse(req.body, nullptr, false);
+  auto j = parse_untrusted_json(req.body).value;
   if (!j.is_object() || !j.contains("node") || !j["node"].is_string())
     return reply(fail(400, "bad_request", "the body must be {\"node\": \"NODE_ID\"}"));
   auto target = j["node"].get<std::string>();

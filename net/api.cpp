@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include "core/channel_name.hpp"
+#include "core/json_depth.hpp"
 #include "core/log.hpp"
 #include "net/jwt.hpp"
 #include "net/router.hpp"
@@ -56,8 +57,11 @@ struct bad_request {
 };
 
 json parse_body(const std::string& body) {
-  json j = json::parse(body, nullptr, false);
-  if (j.is_discarded()) throw bad_request{"the body is not valid JSON"};
+  auto [j, status] = parse_untrusted_json(body);
+  if (status == json_status::too_deep)
+    throw bad_request{"the body nests JSON deeper than " + std::to_string(max_json_depth) +
+                      " levels"};
+  if (status == json_status::malformed) throw bad_request{"the body is not valid JSON"};
   if (!j.is_object()) throw bad_request{"the body must be a JSON object"};
   return j;
 }

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_depth.hpp"
+
 namespace sb::jwt {
 
 namespace {
@@ -56,9 +58,9 @@ std::optional<parts> split(std::string_view token) {
 std::optional<json> decode_object(std::string_view part) {
   std::string text;
   if (!base64url_decode(part, text)) return std::nullopt;
-  json value = json::parse(text, nullptr, false);
-  if (value.is_discarded() || !value.is_object()) return std::nullopt;
-  return value;
+  auto parsed = parse_untrusted_json(text);
+  if (parsed.status != json_status::ok || !parsed.value.is_object()) return std::nullopt;
+  return std::move(parsed.value);
 }
 
 std::string hmac_sha256(std::string_view key, std::string_view data) {
@@ -215,12 +217,11 @@ std::string base64url_encode(std::string_view in) {
   return out;
 }
 
+// Only the canonical form is accepted (RFC 7515 section 2): no padding, and
+// the unused low bits of the last character zero, so that each value has one
+// spelling and a token cannot be altered without breaking its signature.
 bool base64url_decode(std::string_view in, std::string& out) {
   out.clear();
-  // Padding is optional, but when present it must complete a 4-character group.
-  if (in.size() % 4 == 0) {
-    for (int i = 0; i < 2 && !in.empty() && in.back() == '='; ++i) in.remove_suffix(1);
-  }
   if (in.size() % 4 == 1) return false;
   out.reserve(in.size() * 3 / 4);
   uint32_t bits = 0;
@@ -236,7 +237,7 @@ bool base64url_decode(std::string_view in, std::string& out) {
       bits &= (1u << count) - 1;
     }
   }
-  return true;
+  return bits == 0;
 }
 
 std::string_view bearer(std::string_view authorization) {

@@ -37,7 +37,8 @@ std::string_view bearer(std::string_view authorization);
 
 // base64url without padding, as JWT uses.
 std::string base64url_encode(std::string_view in);
-// Returns false on characters outside the alphabet or an impossible length.
+// Returns false on characters outside the alphabet (padding included), an
+// impossible length or non-zero unused bits in the last character.
 bool base64url_decode(std::string_view in, std::string& out);
 
 }  // namespace sb::jwt

@@ -964,26 +964,28 @@ class http_session final : public closable, public std::enable_shared_from_this<
     });
   }
 
+  // Logs the path, never the whole target: its query may carry a token.
   void refuse(http::status status, std::string_view code, std::string_view message,
-              const http::request<http::string_body>& req) {
-    log::info("handshake_refused", {{"remote", remote_}, {"path", sv(req.target())},
+              const http::request<http::string_body>& req, const request_target& target) {
+    log::info("handshake_refused", {{"remote", remote_}, {"path", target.path},
                                     {"status", static_cast<unsigned>(status)}, {"why", message}});
     respond(error_response(status, code, message, req.version()), false);
   }
 
   void upgrade(const http::request<http::string_body>& req, const request_target& target) {
     auto route = match_route(srv_.cfg.routes, target.path);
-    if (!route) return refuse(http::status::not_found, "not_found", "no such route", req);
+    if (!route) return refuse(http::status::not_found, "not_found", "no such route", req, target);
     for (const auto& [name, value] : route->params)
       if (!valid_channel_name(name + ":" + value))
-        return refuse(http::status::not_found, "not_found", "invalid channel in path", req);
+        return refuse(http::status::not_found, "not_found", "invalid channel in path", req, target);
     if (req.method() != http::verb::get)
-      return refuse(http::status::bad_request, "bad_request", "WebSocket upgrades use GET", req);
+      return refuse(http::status::bad_request, "bad_request", "WebSocket upgrades use GET", req,
+                    target);
     auto origin = req.find(http::field::origin);
     auto& allowed = srv_.cfg.http.allowed_origins;
     if (origin != req.end() &&
         std::find(allowed.begin(), allowed.end(), sv(origin->value())) == allowed.end())
-      return refuse(http::status::forbidden, "forbidden", "origin not allowed", req);
+      return refuse(http::status::forbidden, "forbidden", "origin not allowed", req, target);
     if (req[http::field::sec_websocket_version] != "13") {
       http::response<http::string_body> res = error_response(
           http::status::upgrade_required, "bad_request", "Sec-WebSocket-Version must be 13",
@@ -993,9 +995,10 @@ class http_session final : public closable, public std::enable_shared_from_this<
     }
     auto key = sv(req[http::field::sec_websocket_key]);
     if (key.size() != 24)
-      return refuse(http::status::bad_request, "bad_request", "bad Sec-WebSocket-Key", req);
+      return refuse(http::status::bad_request, "bad_request", "bad Sec-WebSocket-Key", req, target);
     if (srv_.stopping || srv_.node.draining())
-      return refuse(http::status::service_unavailable, "unavailable", "node shutting down", req);
+      return refuse(http::status::service_unavailable, "unavailable", "node shutting down", req,
+                    target);
 
     std::string bearer{jwt::bearer(sv(req[http::field::authorization]))};
 

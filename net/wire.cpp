@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/channel_name.hpp"
+#include "core/json_depth.hpp"
 #include "core/time.hpp"
 #include "net/ws_codec.hpp"
 
@@ -153,7 +154,11 @@ void parse_body(const std::string& type, const json& j, command& c) {
     c.body.message_id = event_id_field(j, "message_id");
   } else if (type == "ping") {
     c.type = t::ping;
-    if (auto ts = field(j, "timestamp")) c.timestamp_json = ts->dump();
+    if (auto ts = field(j, "timestamp")) {
+      // Echoed in the pong: a scalar keeps that echo small and flat.
+      if (ts->is_structured()) invalid("timestamp must be a scalar, not an array or object");
+      c.timestamp_json = ts->dump();
+    }
   } else if (type == "presence") {
     c.type = t::presence;
   } else if (type == "subscribe" || type == "unsubscribe") {
@@ -185,8 +190,11 @@ std::string dump(const json& j) {
 }  // namespace
 
 std::variant<command, refusal> parse_command(std::string_view text) {
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return refusal{"bad_json", "frame is not valid JSON", {}};
+  auto [j, status] = parse_untrusted_json(text);
+  if (status == json_status::too_deep)
+    return refusal{"bad_json",
+                   "frame nests JSON deeper than " + std::to_string(max_json_depth) + " levels", {}};
+  if (status == json_status::malformed) return refusal{"bad_json", "frame is not valid JSON", {}};
   if (!j.is_object()) return refusal{"bad_json", "frame must be a JSON object", {}};
   command c;
   try {

@@ -8,7 +8,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
-#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -25,6 +24,7 @@
 #include "core/metrics.hpp"
 #include "core/time.hpp"
 #include "storage/event_log.hpp"
+#include "storage/private_dir.hpp"
 
 namespace sb {
 
@@ -156,9 +156,7 @@ class prefix_scan {
 class rocksdb_log final : public event_log {
  public:
   explicit rocksdb_log(log_options options) : opts_(std::move(options)) {
-    std::error_code ec;
-    std::filesystem::create_directories(opts_.dir, ec);
-    if (ec) throw storage_error("cannot create data folder '" + opts_.dir + "': " + ec.message());
+    make_private_dir(opts_.dir);
     rocksdb::Options o;
     o.create_if_missing = true;
     o.compression = rocksdb::kLZ4Compression;

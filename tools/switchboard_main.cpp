@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include <malloc.h>
+#include <sys/stat.h>
 
 #include "actors/node.hpp"
 #include "core/config.hpp"
@@ -83,6 +84,9 @@ std::map<std::string, std::string> environment() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Every file the node creates (the event log, its WAL) is the node user's
+  // alone: other local users must not read private chats.
+  umask(077);
   // The server waits for these itself; block them before any thread starts
   // so none of CAF's or Asio's threads is killed by them.
   sigset_t set;

@@ -41,7 +41,7 @@ DEFAULT_BIN = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
     "build", "switchboard")
 SECRET = "integration-test-secret-0123456789"
-API_KEY = "integration-test-api-key"
+API_KEY = "integration-test-api-key-0123456789"  # 34 bytes: keys under 32 are refused
 NODE_ID = "itest-node-1"
 ALLOWED_ORIGIN = "http://ok.example"
 HOST = "127.0.0.1"

@@ -43,6 +43,196 @@ async def assert_bystander_served(test, server=None):
 
 # --- 3, 5, 9, 10, 13: deep JSON, secrets in logs, file modes, JWT base64, weak secrets ---
 
+DEEP_LEVELS = 450000             # the reported attack: 900 KB of brackets
+DEEP_ATTACK_RSS_KIB = 32 * 1024  # stated bound: RSS grows less than this over the attacks
+ADMIN_TOKEN_HOSTILE = "hostile-admin-token-0123456789"
+
+
+def nested_arrays(levels):
+    return "[" * levels + "]" * levels
+
+
+class InputParsingTest(SBTestCase):
+    """Deep JSON everywhere JSON enters, secrets kept out of logs, a private
+    data folder, canonical JWT base64url, and no weak secrets at start-up."""
+
+    async def test_deep_json_publish_is_refused_and_node_stays_up(self):
+        before = rss_kib(self.server)
+        deep = nested_arrays(DEEP_LEVELS)
+        for path, head in (("/api/publish", '"channel": "leaderboard"'),
+                           ("/api/broadcast", '"channels": ["leaderboard"]')):
+            body = ('{' + head + ', "type": "deep", "data": {"x": ' + deep + '}}').encode()
+            for _ in range(5):
+                r = await asyncio.to_thread(harness.http_request, self.server.port, "POST", path,
+                                            raw_body=body)
+                self.assertEqual(r.status, 400, f"{path}: {r}")
+                self.assertEqual(r.json["error"], "bad_request")
+                self.assertIn("deeper than 64", r.json["message"])
+        self.assertTrue(self.server.alive(), "the node must survive deep JSON")
+        after = rss_kib(self.server)
+        print(f"\n  deep JSON x10 ({len(body)} bytes each): RSS {before} KiB -> {after} KiB",
+              file=sys.stderr)
+        self.assertLess(after - before, DEEP_ATTACK_RSS_KIB)
+        # At the limit it is stored: body 1 + data 2 + 62 arrays = 64 levels.
+        r = await asyncio.to_thread(harness.api_publish, self.server.port, "leaderboard", "deep",
+                                    {"x": json.loads(nested_arrays(62))})
+        self.assertEqual(r.status, 200, f"{r}")
+        await assert_bystander_served(self)
+
+    async def test_deep_client_frames_get_bad_json_and_the_connection_stays(self):
+        c = await self.connect_ok("/ws/leaderboard/", token(unique_uid()))
+        levels = 30000  # 60 KB, under http.max_frame_bytes
+        await c.send('{"type": "ping", "id": "d1", "timestamp": ' + nested_arrays(levels) + '}')
+        err = await c.recv("error")
+        self.assertEqual(err["code"], "bad_json")
+        self.assertIn("deeper than 64", err["message"])
+        await c.send('{"type": "message", "message": "x", "x": ' + nested_arrays(65) + '}')
+        self.assertEqual((await c.recv("error"))["code"], "bad_json")
+        # A ping's timestamp must be a scalar: a structure is invalid_message.
+        await c.send({"type": "ping", "id": "d2", "timestamp": {"nested": [1, 2]}})
+        err = await c.recv("error")
+        self.assertEqual((err["code"], err.get("id")), ("invalid_message", "d2"))
+        await c.send({"type": "ping", "id": "d3", "timestamp": 17})
+        pong = await c.recv("pong")
+        self.assertEqual((pong["id"], pong["timestamp"]), ("d3", 17))
+        self.assertTrue(self.server.alive())
+        await assert_bystander_served(self)
+
+    async def test_deep_jwt_claims_are_refused(self):
+        tok = token(unique_uid(), deep=json.loads(nested_arrays(65)))
+        await self.expect_refused("/ws/leaderboard/", tok, 4003)
+        tok = token(unique_uid(), deep=json.loads(nested_arrays(60)))
+        await self.connect_ok("/ws/leaderboard/", tok)
+
+    async def test_deep_admin_body_is_refused(self):
+        srv = self.start_server(overrides=[f"--admin.token={ADMIN_TOKEN_HOSTILE}"])
+        self.assertIsNotNone(srv.admin_port, "admin_open missing from the log")
+        body = ('{"node": "x", "pad": ' + nested_arrays(DEEP_LEVELS) + '}').encode()
+        for path in ("/admin/drain", "/admin/publish"):
+            r = await asyncio.to_thread(harness.http_request, srv.admin_port, "POST", path,
+                                        raw_body=body, key=ADMIN_TOKEN_HOSTILE)
+            self.assertEqual(r.status, 400, f"{path}: {r}")
+        self.assertTrue(srv.alive())
+        await assert_bystander_served(self, srv)
+
+    def run_bad_config(self, name, overrides=(), env=None, config_text=None):
+        srv = harness.Server(overrides=overrides, env=env, config_text=config_text, name=name)
+        self._own_servers.append(srv)
+        rc = srv.run_to_exit()
+        return rc, srv.log()
+
+    async def test_deep_config_file_and_override_exit_2(self):
+        deep = nested_arrays(DEEP_LEVELS)
+        cfg = json.dumps(harness.base_config())[:-1] + ', "routes": ' + deep + '}'
+        rc, out = self.run_bad_config("deep-file", config_text=cfg)
+        self.assertEqual(rc, 2, out)
+        self.assertIn("the file nests JSON deeper than 64 levels", out)
+        rc, out = self.run_bad_config("deep-override",
+                                      overrides=["--http.allowed_origins=" + nested_arrays(100)])
+        self.assertEqual(rc, 2, out)
+        self.assertIn("override http.allowed_origins nests JSON deeper than 64 levels", out)
+
+    async def test_no_token_or_key_in_the_log(self):
+        tok = token(unique_uid(), channels=["chat:x"])
+        expired = token(unique_uid(), ttl=-60)
+        # Refused handshakes: unknown route, bad origin, bad key, expired token.
+        await self.expect_http_status("/ws/nope/", 404, tok)
+        await self.expect_http_status("/ws/leaderboard/", 403, tok, origin="http://evil.example")
+        await self.expect_refused("/ws/leaderboard/", expired, 4003)
+        await self.expect_refused("/ws/leaderboard/", expired, 4003, via="header")
+        c = await self.connect_ok("/ws/chat/x/", tok)
+        await c.close()
+        wrong_key = "wrong-api-key-0123456789abcdefghijkl"
+        r = await asyncio.to_thread(harness.http_request, self.server.port, "POST", "/api/publish",
+                                    {"channel": "leaderboard", "type": "t"}, key=wrong_key)
+        self.assertEqual(r.status, 401)
+        r = await asyncio.to_thread(harness.http_request, self.server.port, "POST", "/api/publish",
+                                    raw_body=b"{bad")
+        self.assertEqual(r.status, 400)
+        await asyncio.sleep(0.3)
+        log = self.server.log()
+        self.assertIn("handshake_refused", log)
+        self.assertIn("auth_refused", log)
+        for secret in (tok, expired, wrong_key, harness.API_KEY, harness.SECRET, "token="):
+            self.assertNotIn(secret, log, "a token, key or secret reached the log")
+
+    async def test_data_folder_and_files_are_private(self):
+        srv = harness.Server(name="private")
+        self._own_servers.append(srv)
+        # An existing folder left open by an older node, with an open file in it.
+        os.chmod(srv.data_dir, 0o755)
+        stale = os.path.join(srv.data_dir, "old-export.json")
+        with open(stale, "w") as f:
+            f.write("{}")
+        os.chmod(stale, 0o644)
+        fresh = os.path.join(srv.tmp, "fresh", "data")
+        for data_dir, tightened in ((srv.data_dir, True), (fresh, False)):
+            with self.subTest(data_dir=data_dir):
+                srv.args = [a for a in srv.args if not a.startswith("--node.data_dir=")]
+                srv.args.append(f"--node.data_dir={data_dir}")
+                srv.start()
+                r = await asyncio.to_thread(harness.api_publish, srv.port, "leaderboard", "t",
+                                            {"private": True})
+                self.assertEqual(r.status, 200, f"{r}")
+                modes = {}
+                for root, dirs, files in os.walk(data_dir):
+                    for name in [root] + [os.path.join(root, f) for f in files]:
+                        modes[name] = os.lstat(name).st_mode & 0o777
+                self.assertGreater(len(modes), 3, "the event log's files are there")
+                self.assertEqual(modes[data_dir], 0o700)
+                open_ones = {k: oct(v) for k, v in modes.items() if v & 0o077}
+                self.assertEqual(open_ones, {}, "group or others can reach these")
+                self.assertEqual("data_dir_made_private" in srv.log(), tightened, srv.log())
+                self.assertEqual(srv.stop(), 0)
+
+    async def test_jwt_padding_and_non_canonical_base64url_are_refused(self):
+        good = token(unique_uid())
+        c = await self.connect_ok("/ws/leaderboard/", good)
+        await c.close()
+        await self.expect_refused("/ws/leaderboard/", good + "=", 4003)
+        # 32-byte signature: 43 characters whose last carries 2 unused bits.
+        await self.expect_refused("/ws/leaderboard/", good[:-1] + chr(ord(good[-1]) + 1), 4003)
+        # Padded header or payload, signed as they are: only the padding is wrong.
+        import hashlib
+        import hmac
+        header_json = {"alg": "HS256", "kid": "k1"}  # 35 characters: padding would add one
+        for pad in ("a", "ab", "abc"):
+            header, payload, _ = harness.mint({"user_id": unique_uid(), "pad": pad,
+                                               "exp": int(time.time()) + 60},
+                                              header=header_json).split(".")
+            if len(payload) % 4:
+                break
+
+        def signed(h, p):
+            sig = hmac.new(harness.SECRET.encode(), f"{h}.{p}".encode(), hashlib.sha256).digest()
+            return f"{h}.{p}.{harness.b64url(sig)}"
+
+        c = await self.connect_ok("/ws/leaderboard/", signed(header, payload))
+        await c.close()
+        for h, p in ((header + "=" * (-len(header) % 4), payload),
+                     (header, payload + "=" * (-len(payload) % 4))):
+            self.assertTrue(h.endswith("=") or p.endswith("="), "the test needs padding")
+            await self.expect_refused("/ws/leaderboard/", signed(h, p), 4003)
+        await assert_bystander_served(self)
+
+    async def test_weak_secrets_are_refused_at_start_up(self):
+        weak = "abcdef"
+        for name, kw, key in (
+                ("weak-jwt", dict(overrides=[f"--auth.jwt_secret={weak}"]), "auth.jwt_secret"),
+                ("weak-jwt-env", dict(env={"SWITCHBOARD_JWT_SECRET": weak + "-from-env"}),
+                 "auth.jwt_secret"),
+                ("weak-key", dict(overrides=[f'--auth.api_keys=["{weak}"]']), "auth.api_keys[0]"),
+                ("weak-key-env", dict(env={"SWITCHBOARD_API_KEYS": f"{harness.API_KEY},{weak}"}),
+                 "auth.api_keys[1]")):
+            with self.subTest(name=name):
+                rc, out = self.run_bad_config(name, **kw)
+                self.assertEqual(rc, 2, out)
+                self.assertIn(key + " is shorter than 32 bytes", out)
+                self.assertNotIn(weak, out, "the secret must not be printed")
+        srv = self.start_server(overrides=[f"--auth.jwt_secret={weak}",
+                                           "--auth.allow_weak_secrets=true"])
+        await self.connect_ok("/ws/leaderboard/", token(unique_uid(), secret=weak), server=srv)
+
 
 # --- 12: idempotency keys on the server API ---
 

@@ -170,11 +170,12 @@ class ConfigTest(SBTestCase):
     async def test_secret_from_environment(self):
         cfg = base_config()
         del cfg["auth"]["jwt_secret"]
-        srv = Server(config=cfg, env={"SWITCHBOARD_JWT_SECRET": "env-secret-xyz"}, name="envsecret")
+        env_secret = "env-secret-xyz-0123456789abcdefghij"
+        srv = Server(config=cfg, env={"SWITCHBOARD_JWT_SECRET": env_secret}, name="envsecret")
         self._own_servers.append(srv)
         srv.start()
         try:
-            c = await self.connect_ok("/ws/leaderboard/", token(unique_uid(), secret="env-secret-xyz"),
+            c = await self.connect_ok("/ws/leaderboard/", token(unique_uid(), secret=env_secret),
                                       server=srv)
             self.assertEqual(c.established["type"], "connection_established")
             await c.close()
@@ -183,11 +184,13 @@ class ConfigTest(SBTestCase):
             self.assertEqual(srv.stop(), 0)
 
     async def test_secret_from_override(self):
-        srv = Server(overrides=["--auth.jwt_secret=abc"], name="cli-secret")
+        cli_secret = "abc-0123456789abcdefghij0123456789"
+        srv = Server(overrides=[f"--auth.jwt_secret={cli_secret}"], name="cli-secret")
         self._own_servers.append(srv)
         srv.start()
         try:
-            c = await self.connect_ok("/ws/leaderboard/", token(unique_uid(), secret="abc"), server=srv)
+            c = await self.connect_ok("/ws/leaderboard/", token(unique_uid(), secret=cli_secret),
+                                      server=srv)
             self.assertEqual(c.established["type"], "connection_established")
             await c.close()
             await self.expect_refused("/ws/leaderboard/", token(unique_uid()), 4003, server=srv)

@@ -472,19 +472,23 @@ class KeysFromConfigTest(ApiBase):
     start_class_server = False
 
     async def test_api_keys_override_and_env(self):
-        srv = self.start_server(overrides=['--auth.api_keys=["k1","k2"]'], name="keys-override")
+        k = [f"key-{i}-" + "0123456789abcdef" * 2 for i in range(1, 4)]
+        srv = self.start_server(overrides=[f'--auth.api_keys=["{k[0]}","{k[1]}"]'],
+                                name="keys-override")
         r = await asyncio.to_thread(api_publish, srv.port, f"user:{unique_uid()}", "n", {},
-                                    "k2")
+                                    k[1])
         self.assertEqual(r.status, 200, f"{r}")
         r = await asyncio.to_thread(api_publish, srv.port, f"user:{unique_uid()}", "n", {},
-                                    "k3")
+                                    k[2])
         self.assertEqual(r.status, 401, f"{r}")
-        srv2 = self.start_server(env={"SWITCHBOARD_API_KEYS": "envkey1,envkey2"}, name="keys-env")
+        env_keys = ["env" + key for key in k]
+        srv2 = self.start_server(env={"SWITCHBOARD_API_KEYS": f"{env_keys[0]},{env_keys[1]}"},
+                                 name="keys-env")
         r = await asyncio.to_thread(api_publish, srv2.port, f"user:{unique_uid()}", "n", {},
-                                    "envkey2")
+                                    env_keys[1])
         self.assertEqual(r.status, 200, f"{r}")
         r = await asyncio.to_thread(api_publish, srv2.port, f"user:{unique_uid()}", "n", {},
-                                    "envkey3")
+                                    env_keys[2])
         self.assertEqual(r.status, 401, f"{r}")
 
 

@@ -8,6 +8,8 @@ using sb::load_config;
 namespace {
 
 const std::map<std::string, std::string> no_env;
+// A jwt_secret of the shortest accepted length (32 bytes), for tests about other keys.
+const std::string secret_arg = "auth.jwt_secret=" + std::string(sb::min_secret_bytes, 's');
 
 std::string error_of(const std::string& text, std::vector<std::string> overrides = {}) {
   try {
@@ -24,7 +26,7 @@ TEST_CASE("config: defaults, file values and overrides") {
   auto cfg = load_config(R"({
     // comments are allowed
     "http": {"port": 9001, "allowed_origins": ["https://a.example"]},
-    "auth": {"jwt_secret": "s"},
+    "auth": {"jwt_secret": "ssssssssssssssssssssssssssssssss"},
     "limits": {"heartbeat_interval": 0.5}
   })", {"http.port=9002", "node.id=n7"}, no_env);
   CHECK(cfg.http.port == 9002);
@@ -43,41 +45,90 @@ TEST_CASE("config: defaults, file values and overrides") {
 }
 
 TEST_CASE("config: the environment supplies secrets; the command line wins") {
-  std::map<std::string, std::string> env{{"SWITCHBOARD_JWT_SECRET", "from-env"},
-                                         {"SWITCHBOARD_API_KEYS", "k1,k2"}};
+  const std::string k1 = "key-one-0123456789abcdef01234567";
+  const std::string k2 = "key-two-0123456789abcdef01234567";
+  std::map<std::string, std::string> env{{"SWITCHBOARD_JWT_SECRET", "from-env-0123456789abcdef0123456"},
+                                         {"SWITCHBOARD_API_KEYS", k1 + "," + k2}};
   auto cfg = load_config(R"({"auth": {"jwt_secret": "from-file"}})", {}, env);
-  CHECK(cfg.auth.jwt_secret == "from-env");
-  CHECK(cfg.auth.api_keys == std::vector<std::string>{"k1", "k2"});
-  cfg = load_config("", {"auth.jwt_secret=from-cli"}, env);
-  CHECK(cfg.auth.jwt_secret == "from-cli");
+  CHECK(cfg.auth.jwt_secret == "from-env-0123456789abcdef0123456");
+  CHECK(cfg.auth.api_keys == std::vector<std::string>{k1, k2});
+  cfg = load_config("", {"auth.jwt_secret=from-cli-0123456789abcdef0123456"}, env);
+  CHECK(cfg.auth.jwt_secret == "from-cli-0123456789abcdef0123456");
+}
+
+TEST_CASE("config: secrets and API keys shorter than 32 bytes are refused, without showing them") {
+  const std::string short_secret = "abcdef";
+  const std::string strong(sb::min_secret_bytes, 'k');
+  std::string e = error_of("", {"auth.jwt_secret=" + short_secret});
+  CHECK(e.find("auth.jwt_secret is shorter than 32 bytes") != std::string::npos);
+  CHECK(e.find(short_secret) == std::string::npos);
+  e = error_of("", {"auth.jwt_secret=" + std::string(31, 's')});
+  CHECK(e.find("auth.jwt_secret") != std::string::npos);
+  e = error_of("", {secret_arg, R"(auth.api_keys=[")" + strong + R"(", "short-key"])"});
+  CHECK(e.find("auth.api_keys[1] is shorter than 32 bytes") != std::string::npos);
+  CHECK(e.find("short-key") == std::string::npos);
+  e = error_of("", {secret_arg, R"(auth.api_keys=[""])"});
+  CHECK(e.find("auth.api_keys[0]") != std::string::npos);
+  auto cfg = load_config("", {secret_arg, R"(auth.api_keys=[")" + strong + R"("])"}, no_env);
+  CHECK(cfg.auth.api_keys == std::vector<std::string>{strong});
+  CHECK_FALSE(cfg.auth.allow_weak_secrets);
+}
+
+TEST_CASE("config: auth.allow_weak_secrets lets development configs use short secrets") {
+  auto cfg = load_config(R"({"auth": {"jwt_secret": "dev", "api_keys": ["k"], "allow_weak_secrets": true}})",
+                         {}, no_env);
+  CHECK(cfg.auth.allow_weak_secrets);
+  CHECK(cfg.auth.jwt_secret == "dev");
+  CHECK(error_of("", {"auth.jwt_secret=dev", "auth.allow_weak_secrets=false"})
+            .find("auth.jwt_secret") != std::string::npos);
+  CHECK(error_of("", {secret_arg, "auth.allow_weak_secrets=yes"})
+            .find("auth.allow_weak_secrets must be true or false") != std::string::npos);
+  // Even so, a secret is required.
+  CHECK(error_of("", {"auth.allow_weak_secrets=true"}).find("auth.jwt_secret is required") !=
+        std::string::npos);
+}
+
+TEST_CASE("config: JSON nested deeper than 64 levels is refused in the file and in overrides") {
+  std::string deep = std::string(65, '[') + std::string(65, ']');
+  CHECK(error_of(R"({"routes": )" + deep + "}", {secret_arg}) ==
+        "config: the file nests JSON deeper than 64 levels");
+  CHECK(error_of("", {secret_arg, "http.allowed_origins=" + deep}) ==
+        "config: override http.allowed_origins nests JSON deeper than 64 levels");
+  // 450,000 levels: refused before anything is built, no stack overflow.
+  std::string huge = std::string(450000, '[') + std::string(450000, ']');
+  CHECK(error_of(huge).find("deeper than 64") != std::string::npos);
+  // Brackets in comments and strings do not count.
+  auto cfg = load_config("// " + deep + "\n{\"http\": {\"allowed_origins\": [\"" + deep + "\"]}}",
+                         {secret_arg}, no_env);
+  CHECK(cfg.http.allowed_origins == std::vector<std::string>{deep});
 }
 
 TEST_CASE("config: errors name the key") {
-  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "http": {"prot": 1}})") ==
+  CHECK(error_of(R"({"http": {"prot": 1}})", {secret_arg}) ==
         "config: http.prot is not a known key");
-  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "htp": {}})") == "config: htp is not a known key");
-  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "http": {"port": "80"}})").find("http.port") !=
+  CHECK(error_of(R"({"htp": {}})", {secret_arg}) == "config: htp is not a known key");
+  CHECK(error_of(R"({"http": {"port": "80"}})", {secret_arg}).find("http.port") !=
         std::string::npos);
-  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "http": {"port": 70000}})").find("http.port") !=
+  CHECK(error_of(R"({"http": {"port": 70000}})", {secret_arg}).find("http.port") !=
         std::string::npos);
-  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "http": {"port": -1}})").find("http.port") !=
+  CHECK(error_of(R"({"http": {"port": -1}})", {secret_arg}).find("http.port") !=
         std::string::npos);
   CHECK(error_of(R"({"http": {}})").find("auth.jwt_secret") != std::string::npos);
   CHECK(error_of("{not json").find("not valid JSON") != std::string::npos);
   CHECK(error_of("[1]").find("JSON object") != std::string::npos);
-  CHECK(error_of("", {"auth.jwt_secret=s", "limits.heartbeat_interval=0"})
+  CHECK(error_of("", {secret_arg, "limits.heartbeat_interval=0"})
             .find("limits.heartbeat_interval") != std::string::npos);
-  CHECK(error_of("", {"auth.jwt_secret=s", "nonsense"}).find("key.path=value") != std::string::npos);
-  CHECK(error_of("", {"auth.jwt_secret=s", "log.level=loud"}).find("log.level") != std::string::npos);
-  CHECK(error_of("", {"auth.jwt_secret=s", "node.malloc_arenas=0"}).find("node.malloc_arenas") !=
+  CHECK(error_of("", {secret_arg, "nonsense"}).find("key.path=value") != std::string::npos);
+  CHECK(error_of("", {secret_arg, "log.level=loud"}).find("log.level") != std::string::npos);
+  CHECK(error_of("", {secret_arg, "node.malloc_arenas=0"}).find("node.malloc_arenas") !=
         std::string::npos);
-  CHECK(error_of("", {"auth.jwt_secret=s", "node.actor_scheduler=fifo"}).find("node.actor_scheduler") !=
+  CHECK(error_of("", {secret_arg, "node.actor_scheduler=fifo"}).find("node.actor_scheduler") !=
         std::string::npos);
 }
 
 TEST_CASE("config: namespaces and routes") {
   auto cfg = load_config(R"({
-    "auth": {"jwt_secret": "s"},
+    "auth": {"jwt_secret": "ssssssssssssssssssssssssssssssss"},
     "namespaces": {"course": {"access": "members", "max_message_length": 500},
                    "ops": {"access": "roles", "roles": ["admin"]}},
     "routes": [{"path": "/ws/course/{id}/", "channels": ["course:{id}"]},
@@ -89,42 +140,43 @@ TEST_CASE("config: namespaces and routes") {
   CHECK(cfg.routes.size() == 9);
   CHECK(cfg.routes.front().channels.size() == 2);
 
-  CHECK(error_of(R"({"auth": {"jwt_secret": "s"},
+  CHECK(error_of(R"({"auth": {"jwt_secret": "ssssssssssssssssssssssssssssssss"},
                      "namespaces": {"ops": {"access": "roles", "publish": true, "roles": ["a"]}}})")
             .find("namespaces.ops.publish") != std::string::npos);
-  CHECK(error_of(R"({"auth": {"jwt_secret": "s"},
+  CHECK(error_of(R"({"auth": {"jwt_secret": "ssssssssssssssssssssssssssssssss"},
                      "namespaces": {"ops": {"access": "roles", "roles": ["admin", ""]}}})")
             .find("namespaces.ops.roles") != std::string::npos);
-  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "namespaces": {"x": {"access": "everyone"}}})")
+  CHECK(error_of(R"({"namespaces": {"x": {"access": "everyone"}}})", {secret_arg})
             .find("namespaces.x.access") != std::string::npos);
-  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "routes": [{"path": "ws/x"}]})")
+  CHECK(error_of(R"({"routes": [{"path": "ws/x"}]})", {secret_arg})
             .find("routes[0].path") != std::string::npos);
-  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "routes": [{"path": "/ws/x/", "kind": "y"}]})")
+  CHECK(error_of(R"({"routes": [{"path": "/ws/x/", "kind": "y"}]})", {secret_arg})
             .find("routes[0].kind") != std::string::npos);
-  CHECK(error_of(R"({"auth": {"jwt_secret": "s"}, "routes": [{"path": "/ws/x/", "chanels": []}]})")
+  CHECK(error_of(R"({"routes": [{"path": "/ws/x/", "chanels": []}]})", {secret_arg})
             .find("routes[0].chanels") != std::string::npos);
 }
 
 TEST_CASE("config: cluster") {
-  auto cfg = load_config("", {"auth.jwt_secret=s"}, no_env);
+  auto cfg = load_config("", {secret_arg}, no_env);
   CHECK(cfg.cluster.port == 0);
   CHECK(cfg.cluster.host == "127.0.0.1");
-  cfg = load_config("", {"auth.jwt_secret=s", "cluster.port=7000", "cluster.insecure=true",
+  cfg = load_config("", {secret_arg, "cluster.port=7000", "cluster.insecure=true",
                          R"(cluster.seeds=["10.0.0.2:7000","node-b:7000"])"},
                     no_env);
   CHECK(cfg.cluster.seeds.size() == 2);
-  CHECK(error_of("", {"auth.jwt_secret=s", "cluster.port=7000"}).find("mutual TLS") !=
+  CHECK(error_of("", {secret_arg, "cluster.port=7000"}).find("mutual TLS") !=
         std::string::npos);
-  CHECK(error_of("", {"auth.jwt_secret=s", R"(cluster.seeds=["nohost"])"})
+  CHECK(error_of("", {secret_arg, R"(cluster.seeds=["nohost"])"})
             .find("cluster.seeds") != std::string::npos);
-  CHECK(error_of("", {"auth.jwt_secret=s", R"(cluster.seeds=["h:99999"])"})
+  CHECK(error_of("", {secret_arg, R"(cluster.seeds=["h:99999"])"})
             .find("cluster.seeds") != std::string::npos);
-  CHECK(error_of("", {"auth.jwt_secret=s", "cluster.dead_after=0.1"}).find("cluster.dead_after") !=
+  CHECK(error_of("", {secret_arg, "cluster.dead_after=0.1"}).find("cluster.dead_after") !=
         std::string::npos);
 }
 
 TEST_CASE("config: admin listener") {
-  const std::string base = R"({"auth": {"jwt_secret": "s"}, "http": {"port": 8005}})";
+  const std::string base =
+      R"({"auth": {"jwt_secret": "ssssssssssssssssssssssssssssssss"}, "http": {"port": 8005}})";
   SUBCASE("off without a token, on http.port + 100 by default") {
     auto cfg = load_config(base, {}, no_env);
     CHECK(cfg.admin.port == std::optional<uint16_t>{8105});

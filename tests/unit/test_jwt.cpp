@@ -67,18 +67,36 @@ TEST_CASE("base64url_encode matches RFC 4648 vectors in the URL alphabet, unpadd
   CHECK(base64url_encode("\xfb\xff") == "-_8");
 }
 
-TEST_CASE("base64url_decode takes padded and unpadded input") {
+TEST_CASE("base64url_decode takes canonical unpadded input") {
   std::string out;
   CHECK(base64url_decode("Zm9vYg", out));
   CHECK(out == "foob");
-  CHECK(base64url_decode("Zm9vYg==", out));
-  CHECK(out == "foob");
-  CHECK(base64url_decode("Zm9vYmE=", out));
+  CHECK(base64url_decode("Zm9vYmE", out));
   CHECK(out == "fooba");
   CHECK(base64url_decode("-_8", out));
   CHECK(out == "\xfb\xff");
   CHECK(base64url_decode("", out));
   CHECK(out.empty());
+}
+
+TEST_CASE("base64url_decode rejects padding") {
+  std::string out;
+  CHECK_FALSE(base64url_decode("Zm9vYg==", out));
+  CHECK_FALSE(base64url_decode("Zm9vYmE=", out));
+  CHECK_FALSE(base64url_decode("Zg==", out));
+}
+
+TEST_CASE("base64url_decode rejects non-zero unused bits in the last character") {
+  std::string out;
+  // "Zg" is "f": the last character's 4 unused bits are 0; "Zh" to "Zv" set them.
+  CHECK(base64url_decode("Zg", out));
+  for (char c : std::string{"hijklmnopqrstuv"})
+    CHECK_FALSE(base64url_decode(std::string{"Z"} + c, out));
+  // "Zm8" is "fo": 2 unused bits; "Zm9", "Zm-" and "Zm_" set them.
+  CHECK(base64url_decode("Zm8", out));
+  CHECK_FALSE(base64url_decode("Zm9", out));
+  CHECK_FALSE(base64url_decode("Zm-", out));
+  CHECK_FALSE(base64url_decode("Zm_", out));
 }
 
 TEST_CASE("base64url_decode rejects impossible lengths, bad padding and foreign characters") {
@@ -219,6 +237,38 @@ TEST_CASE("bad signatures are refusal 4003") {
   expect_invalid(token + token.substr(token.rfind('.') + 1));
 }
 
+TEST_CASE("a token with padding or non-canonical base64url in any part is refusal 4003") {
+  // Both encode to a length that is not a multiple of 4, so padding would apply.
+  const std::string header_json = R"({"alg":"HS256","kid":"k1"})";
+  const std::string payload_json = R"({"user_id":12,"exp":)" + exp_in(60) + "}";
+  std::string header = base64url_encode(header_json);
+  std::string payload = base64url_encode(payload_json);
+  REQUIRE(header.size() % 4 != 0);
+  REQUIRE(payload.size() % 4 != 0);
+  auto signed_as = [](const std::string& h, const std::string& p) {
+    std::string input = h + "." + p;
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+         reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &size);
+    return input + "." + base64url_encode(std::string(reinterpret_cast<char*>(mac), size));
+  };
+  auto padded = [](std::string s) {
+    while (s.size() % 4) s += '=';
+    return s;
+  };
+  std::string good = signed_as(header, payload);
+  REQUIRE(verify(good, secret, now).ok());
+  expect_invalid(signed_as(padded(header), payload));
+  expect_invalid(signed_as(header, padded(payload)));
+  expect_invalid(good + "=");  // a 32-byte signature is 43 characters, padded 44
+  // The signature's last character carries 2 unused bits; +1 sets the lowest
+  // (canonical last characters are multiples of 4 and never end a range).
+  std::string flipped = good;
+  flipped.back() = static_cast<char>(flipped.back() + 1);
+  expect_invalid(flipped);
+}
+
 TEST_CASE("a tampered payload is refused even though it is well-formed") {
   std::string token = sign(R"({"user_id":1,"role":"student","exp":)" + exp_in(60) + "}", secret);
   std::string forged_payload =
@@ -351,13 +401,17 @@ TEST_CASE("huge inputs are refused without crashing") {
   expect_invalid(std::string(1 << 20, '.'));
   expect_invalid(std::string(1 << 19, 'a') + "." + std::string(1 << 19, 'b') + ".c");
 
-  // Deep nesting behind a good signature reaches the JSON parser.
+  // Deep nesting behind a good signature is refused before it is parsed.
   std::string nested(100000, '[');
   expect_invalid_payload(nested);
   expect_invalid_payload(nested + std::string(100000, ']'));
-  std::string deep_claim = R"({"user_id":1,"exp":)" + exp_in(60) + R"(,"x":)" +
-                           std::string(50000, '[') + std::string(50000, ']') + "}";
-  CHECK(accepted(deep_claim).user_id == "1");
+  auto with_claim_depth = [](std::size_t depth) {
+    return R"({"user_id":1,"exp":)" + exp_in(60) + R"(,"x":)" + std::string(depth, '[') +
+           std::string(depth, ']') + "}";
+  };
+  expect_invalid_payload(with_claim_depth(50000));
+  expect_invalid_payload(with_claim_depth(64));  // 65 levels with the payload object
+  CHECK(accepted(with_claim_depth(63)).user_id == "1");
 }
 
 TEST_CASE("random bytes never crash verify") {

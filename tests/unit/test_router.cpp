@@ -5,7 +5,7 @@
 
 namespace {
 
-sb::config test_config() { return sb::load_config("", {"auth.jwt_secret=s"}, {}); }
+sb::config test_config() { return sb::load_config("", {"auth.jwt_secret=ssssssssssssssssssssssssssssssss"}, {}); }
 
 sb::claims user(std::string id, std::string role = {}) {
   sb::claims c;
