@@ -536,12 +536,13 @@ class sse_session final : public outbound,
 
   ~sse_session() override { srv_.remove(id_); }
 
-  void begin(connection_args args) {
+  // `cors` holds the CORS header lines for the request's origin, or nothing.
+  void begin(connection_args args, const std::string& cors) {
     srv_.add(id_, weak_from_this());
     std::string head =
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-        "Connection: keep-alive\r\nX-Accel-Buffering: no\r\nServer: switchboard\r\n\r\n"
-        "retry: 1000\n\n";
+        "Connection: keep-alive\r\nX-Accel-Buffering: no\r\nServer: switchboard\r\n" +
+        cors + "\r\n" + "retry: 1000\n\n";
     {
       std::lock_guard lk(mu_);
       out_ = std::move(head) + out_;
@@ -785,6 +786,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
       return;
     }
     auto req = parser_->release();
+    cors_origin_ = admin_ ? std::string{} : cors_origin(req);
     auto target = parse_target(sv(req.target()));
     if (!target) {
       respond(error_response(http::status::bad_request, "bad_request", "malformed request target",
@@ -812,6 +814,11 @@ class http_session final : public closable, public std::enable_shared_from_this<
       respond(std::move(res), req.keep_alive());
       return;
     }
+    if (req.method() == http::verb::options &&
+        (target->path == "/api/events" || api::is_api_path(target->path))) {
+      preflight(req);
+      return;
+    }
     if (target->path == "/api/events" && req.method() == http::verb::get) {
       open_events(req, *target);
       return;
@@ -824,6 +831,43 @@ class http_session final : public closable, public std::enable_shared_from_this<
       return;
     }
     respond(route_http(req, *target), req.keep_alive());
+  }
+
+  // The request's Origin when it is one of http.allowed_origins, else "":
+  // answers to it carry CORS headers naming it (never a wildcard, since
+  // they allow credentials).
+  std::string cors_origin(const http::request<http::string_body>& req) const {
+    auto origin = req.find(http::field::origin);
+    if (origin == req.end()) return {};
+    auto& allowed = srv_.cfg.http.allowed_origins;
+    auto it = std::find(allowed.begin(), allowed.end(), sv(origin->value()));
+    return it == allowed.end() ? std::string{} : *it;
+  }
+
+  std::vector<std::pair<http::field, std::string>> cors_headers() const {
+    if (cors_origin_.empty()) return {};
+    return {{http::field::access_control_allow_origin, cors_origin_},
+            {http::field::access_control_allow_credentials, "true"},
+            {http::field::vary, "Origin"}};
+  }
+
+  std::string cors_header_lines() const {
+    std::string lines;
+    for (const auto& [name, value] : cors_headers())
+      lines += std::string{sv(http::to_string(name))} + ": " + value + "\r\n";
+    return lines;
+  }
+
+  // OPTIONS before a cross-origin call to the API or /api/events.
+  void preflight(const http::request<http::string_body>& req) {
+    if (cors_origin_.empty())
+      return refuse(http::status::forbidden, "forbidden", "origin not allowed", req);
+    http::response<http::string_body> res{http::status::no_content, req.version()};
+    res.set(http::field::server, "switchboard");
+    res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
+    res.set(http::field::access_control_allow_headers, "Authorization, Content-Type, Last-Event-ID");
+    res.set(http::field::access_control_max_age, "600");
+    respond(std::move(res), req.keep_alive());
   }
 
   // GET /health: this node and the cluster members it knows.
@@ -893,7 +937,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
     auto positions = args.positions;
     auto sse = std::make_shared<sse_session>(srv_, id_, stream_.release_socket(),
                                              std::move(channels), positions);
-    sse->begin(std::move(args));
+    sse->begin(std::move(args), cors_header_lines());
   }
 
   // The admin port answers the admin interface only, and only with the token.
@@ -989,6 +1033,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
 
   void respond(http::response<http::string_body> res, bool keep_alive) {
     res.keep_alive(keep_alive && !srv_.stopping);
+    for (const auto& [name, value] : cors_headers()) res.set(name, value);
     auto sp = std::make_shared<http::response<http::string_body>>(std::move(res));
     http::async_write(stream_, *sp, [self = shared_from_this(), sp](error_code ec, std::size_t) {
       if (ec || !sp->keep_alive()) {
@@ -1068,6 +1113,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string remote_;
+  std::string cors_origin_;  // the current request's allowed Origin, or ""
   bool handed_over_ = false;
   const bool admin_;  // accepted on the admin port: only the admin interface
 };
