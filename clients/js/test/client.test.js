@@ -30,6 +30,31 @@ function chatClient(t, node, room, userId, options = {}) {
   return client;
 }
 
+// A node and a first client on a room, with positions in a store that a
+// later client can pick up.
+async function firstVisit(t, config) {
+  const node = await startNode(t, config);
+  const room = uniqueRoom();
+  const store = memoryStore();
+  const first = chatClient(t, node, room, 2, { store });
+  await nextEvent(first, 'connected');
+  return { node, room, store, first };
+}
+
+const note = (node, room, data) => api(node, 'POST', '/api/publish', { channel: `chat:${room}`, type: 'note', data });
+
+// A chat client whose getToken records why it was asked.
+function recordingTokens(t, node, room, userId, tokenFor) {
+  const reasons = [];
+  const client = chatClient(t, node, room, userId, {
+    getToken: ({ reason }) => {
+      reasons.push(reason);
+      return tokenFor(reason);
+    },
+  });
+  return { client, reasons };
+}
+
 const texts = (client) => client.got.filter((e) => e.type === 'message').map((e) => e.content);
 
 test('publish resolves with the ack, and an error rejects', async (t) => {
@@ -83,15 +108,11 @@ test('a node killed with SIGKILL and restarted: nothing lost or doubled', async 
 });
 
 test('resume across a node restart from stored positions', async (t) => {
-  const node = await startNode(t);
-  const room = uniqueRoom();
-  const store = memoryStore();
-  const first = chatClient(t, node, room, 2, { store });
-  await nextEvent(first, 'connected');
-  for (let i = 0; i < 3; i++) await api(node, 'POST', '/api/publish', { channel: `chat:${room}`, type: 'note', data: { i } });
+  const { node, room, store, first } = await firstVisit(t);
+  for (let i = 0; i < 3; i++) await note(node, room, { i });
   await until(() => first.got.length === 3, 5000, 'the first three');
   first.close();
-  for (let i = 3; i < 6; i++) await api(node, 'POST', '/api/publish', { channel: `chat:${room}`, type: 'note', data: { i } });
+  for (let i = 3; i < 6; i++) await note(node, room, { i });
   await node.stop();
   await node.start();
   const second = chatClient(t, node, room, 2, { store });
@@ -99,17 +120,13 @@ test('resume across a node restart from stored positions', async (t) => {
   await sleep(200);
   assert.deepEqual(second.got.map((e) => e.data.i), [3, 4, 5]);
   assert.ok(second.got.every((e) => e.replayed === true));
-  await api(node, 'POST', '/api/publish', { channel: `chat:${room}`, type: 'note', data: { i: 6 } });
+  await note(node, room, { i: 6 });
   await until(() => second.got.length === 4, 5000, 'the live one');
   assert.deepEqual(second.positions[`chat:${room}`].lastEventId, 7);
 });
 
 test('a reset channel (new epoch) calls onGap, then delivers live events', async (t) => {
-  const node = await startNode(t);
-  const room = uniqueRoom();
-  const store = memoryStore();
-  const first = chatClient(t, node, room, 2, { store });
-  await nextEvent(first, 'connected');
+  const { node, room, store, first } = await firstVisit(t);
   await first.publish(null, 'before');
   await until(() => first.got.length === 1);
   const oldEpoch = first.positions[`chat:${room}`].epoch;
@@ -128,14 +145,10 @@ test('a reset channel (new epoch) calls onGap, then delivers live events', async
 });
 
 test('events trimmed by retention while away: onGap with reason retention', async (t) => {
-  const node = await startNode(t, { namespaces: { chat: { access: 'members', history_size: 2 } } });
-  const room = uniqueRoom();
-  const store = memoryStore();
-  const first = chatClient(t, node, room, 2, { store });
-  await nextEvent(first, 'connected');
+  const { node, room, store, first } = await firstVisit(t, { namespaces: { chat: { access: 'members', history_size: 2 } } });
   await first.publish(null, 'seen');
   first.close();
-  for (let i = 0; i < 6; i++) await api(node, 'POST', '/api/publish', { channel: `chat:${room}`, type: 'note', data: { i } });
+  for (let i = 0; i < 6; i++) await note(node, room, { i });
   await sleep(2500); // the retention pass runs every second
   const gaps = [];
   const second = chatClient(t, node, room, 2, { store, onGap: (channel, info) => gaps.push(info.reason) });
@@ -227,13 +240,7 @@ test('a kicked client (4005) stops; an auth failure retries only with a fresh to
 test('the token is refreshed on the live socket before it expires', async (t) => {
   const node = await startNode(t);
   const room = uniqueRoom();
-  const reasons = [];
-  const client = chatClient(t, node, room, 3, {
-    getToken: ({ reason }) => {
-      reasons.push(reason);
-      return token(3, { ttl: 3, channels: [`chat:${room}`] });
-    },
-  });
+  const { client, reasons } = recordingTokens(t, node, room, 3, () => token(3, { ttl: 3, channels: [`chat:${room}`] }));
   await nextEvent(client, 'connected');
   let drops = 0;
   client.on('disconnected', () => drops++);
@@ -246,14 +253,9 @@ test('the token is refreshed on the live socket before it expires', async (t) =>
 test('a refused refresh: closed with 4003 at expiry, then back with a fresh token', async (t) => {
   const node = await startNode(t);
   const room = uniqueRoom();
-  const reasons = [];
-  const client = chatClient(t, node, room, 4, {
-    getToken: ({ reason }) => {
-      reasons.push(reason);
-      const user = reason === 'refresh' ? 5 : 4; // another user's token: refused
-      return token(user, { ttl: reason === 'connect' ? 2 : 3600, channels: [`chat:${room}`] });
-    },
-  });
+  // For the refresh, another user's token: refused.
+  const { client, reasons } = recordingTokens(t, node, room, 4, (reason) =>
+    token(reason === 'refresh' ? 5 : 4, { ttl: reason === 'connect' ? 2 : 3600, channels: [`chat:${room}`] }));
   await nextEvent(client, 'connected');
   const error = await nextEvent(client, 'error', 5000);
   assert.equal(error.code, 'forbidden');
