@@ -6,7 +6,7 @@
 import { backoffDelay } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { Positions } from './positions.js';
-import { refreshLead, tokenExpiry } from './token.js';
+import { refreshDelay } from './token.js';
 import { openEventSource, openWebSocket } from './transports.js';
 
 // Requests still unanswered when a connection drops are sent again on the
@@ -231,9 +231,14 @@ export class SwitchboardClient extends Emitter {
       frame: (f) => generation === this.#generation && this.#onFrame(f),
       close: (code, why) => generation === this.#generation && this.#onClose(code, why),
     };
-    this.#transport = this.#useSse
-      ? openEventSource(this.#o.EventSource, this.#sseUrl(token), handlers, this.#o.sseEventTypes)
-      : openWebSocket(this.#o.WebSocket, this.#wsUrl(token), handlers);
+    try {
+      this.#transport = this.#useSse
+        ? openEventSource(this.#o.EventSource, this.#sseUrl(token), handlers, this.#o.sseEventTypes)
+        : openWebSocket(this.#o.WebSocket, this.#wsUrl(token), handlers);
+    } catch (err) {
+      this.#lost(1006, `cannot open: ${err?.message ?? err}`);
+      return;
+    }
     this.#greetingTimer = this.#after(this.#o.greetingTimeout, () => {
       this.#transport?.close();
       this.#onClose(1006, 'no connection_established in time');
@@ -356,7 +361,6 @@ export class SwitchboardClient extends Emitter {
         return;
       case 'refreshed':
         this.#settle(f);
-        this.#scheduleRefresh(f.exp);
         return;
       case 'error':
         if (!this.#settle(f)) this.emit('error', new SwitchboardError(f.code, f.message, f));
@@ -382,7 +386,7 @@ export class SwitchboardClient extends Emitter {
     this.#renewSubscriptions();
     for (const p of this.#pending.values())
       if (!isChannelSubscribe(p.frame)) p.sent = this.#transport.send(p.frame);
-    this.#scheduleRefresh(tokenExpiry(this.#token));
+    this.#scheduleRefresh();
   }
 
   // The route's channels: replay what the app missed, or report a gap when
@@ -485,13 +489,12 @@ export class SwitchboardClient extends Emitter {
 
   // ---- token refresh ------------------------------------------------------
 
-  #scheduleRefresh(exp) {
+  #scheduleRefresh() {
     this.#cancel(this.#refreshTimer);
     this.#refreshTimer = null;
-    if (this.#useSse || typeof exp !== 'number') return;
-    const now = Date.now() / 1000;
-    const at = exp - refreshLead(exp, now, this.#o.refreshMargin);
-    this.#refreshTimer = this.#after(Math.max(0, (at - now) * 1000), () => this.#refresh());
+    const delay = refreshDelay(this.#token, Date.now() / 1000, this.#o.refreshMargin);
+    if (this.#useSse || delay === null) return;
+    this.#refreshTimer = this.#after(delay, () => this.#refresh());
   }
 
   async #refresh() {
@@ -508,6 +511,7 @@ export class SwitchboardClient extends Emitter {
     try {
       await this.request({ type: 'refresh', token });
       this.#token = token;
+      this.#scheduleRefresh();
     } catch (err) {
       // The old token's expiry stays in force: the server closes with 4003
       // then, and the reconnect asks getToken again.

@@ -177,3 +177,5 @@ export declare function backoffDelay(attempt: number, options?: { min?: number; 
 export declare function memoryStore(): PositionStore & { removeItem(key: string): void };
 /** The token's `exp` (seconds since the epoch), or null. */
 export declare function tokenExpiry(token: string): number | null;
+/** ms from now until a token just obtained should be refreshed (at least 1000), or null without `exp`. */
+export declare function refreshDelay(token: string, nowSeconds: number, margin?: number): number | null;

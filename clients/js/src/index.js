@@ -3,4 +3,4 @@
 export { SwitchboardClient, SwitchboardError, closePolicy } from './client.js';
 export { backoffCap, backoffDelay } from './backoff.js';
 export { memoryStore } from './positions.js';
-export { tokenExpiry } from './token.js';
+export { refreshDelay, tokenExpiry } from './token.js';
