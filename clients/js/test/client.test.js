@@ -69,7 +69,7 @@ test('publish resolves with the ack, and an error rejects', async (t) => {
   await assert.rejects(client.react(null, 999, '👍'), { code: 'not_found' });
   const reaction = await client.react(null, 1, '👍');
   assert.equal(reaction.event_id, 2);
-  await until(() => client.got.length === 2, 5000, 'both events');
+  await until(() => client.got.length === 2, 'both events');
   assert.deepEqual(client.got.map((e) => e.type), ['message', 'reaction']);
 });
 
@@ -97,7 +97,7 @@ test('a node killed with SIGKILL and restarted: nothing lost or doubled', async 
   const results = await Promise.all(acks);
   const ids = results.map((a) => a.event_id);
   assert.equal(new Set(ids).size, 40, 'each message stored once');
-  await until(() => texts(reader).length >= 40 && texts(sender).length >= 40, 15000, 'every message');
+  await until(() => texts(reader).length >= 40 && texts(sender).length >= 40, 'every message');
   await sleep(200);
   assert.equal(reconnects, 1, 'the reader reconnected once');
   for (const client of [reader, sender]) {
@@ -110,18 +110,18 @@ test('a node killed with SIGKILL and restarted: nothing lost or doubled', async 
 test('resume across a node restart from stored positions', async (t) => {
   const { node, room, store, first } = await firstVisit(t);
   for (let i = 0; i < 3; i++) await note(node, room, { i });
-  await until(() => first.got.length === 3, 5000, 'the first three');
+  await until(() => first.got.length === 3, 'the first three');
   first.close();
   for (let i = 3; i < 6; i++) await note(node, room, { i });
   await node.stop();
   await node.start();
   const second = chatClient(t, node, room, 2, { store });
-  await until(() => second.got.length === 3, 5000, 'the three missed');
+  await until(() => second.got.length === 3, 'the three missed');
   await sleep(200);
   assert.deepEqual(second.got.map((e) => e.data.i), [3, 4, 5]);
   assert.ok(second.got.every((e) => e.replayed === true));
   await note(node, room, { i: 6 });
-  await until(() => second.got.length === 4, 5000, 'the live one');
+  await until(() => second.got.length === 4, 'the live one');
   assert.deepEqual(second.positions[`chat:${room}`].lastEventId, 7);
 });
 
@@ -152,7 +152,7 @@ test('events trimmed by retention while away: onGap with reason retention', asyn
   await sleep(2500); // the retention pass runs every second
   const gaps = [];
   const second = chatClient(t, node, room, 2, { store, onGap: (channel, info) => gaps.push(info.reason) });
-  await until(() => gaps.length === 1, 5000, 'a gap');
+  await until(() => gaps.length === 1, 'a gap');
   assert.deepEqual(gaps, ['retention']);
 });
 
@@ -192,15 +192,17 @@ test('backoff: full jitter within the bounds, reset after a success', async (t) 
   let lastDown = null;
   client.on('disconnected', (d) => (lastDown = { at: Date.now(), delay: d.delay }));
   client.on('connecting', () => lastDown && waits.push({ ...lastDown, waited: Date.now() - lastDown.at }));
-  await until(() => waits.length >= 6, 10000, 'six retries');
+  await until(() => waits.length >= 6, 'six retries');
   const caps = [100, 200, 400, 400, 400, 400];
   waits.slice(0, 6).forEach((w, i) => {
     assert.ok(w.delay >= 0 && w.delay <= caps[i], `retry ${i}: delay ${w.delay} within [0, ${caps[i]}]`);
     assert.ok(w.waited >= w.delay - 5, `retry ${i} waited ${w.waited} >= ${w.delay}`);
-    assert.ok(w.waited <= w.delay + 250, `retry ${i} waited ${w.waited}, not much over ${w.delay}`);
+    // Loose: a loaded machine delays timers and failed connects take time too.
+    assert.ok(w.waited <= w.delay + 1000, `retry ${i} waited ${w.waited}, not much over ${w.delay}`);
   });
+  const back = nextEvent(client, 'connected');
   await node.start();
-  await nextEvent(client, 'connected', 5000);
+  await back;
   const again = nextEvent(client, 'disconnected');
   await node.stop();
   const d = await again;
@@ -231,10 +233,10 @@ test('a kicked client (4005) stops; an auth failure retries only with a fresh to
     },
   });
   t.after(() => refused.close());
-  await nextEvent(refused, 'closed', 5000);
+  await nextEvent(refused, 'closed');
   assert.deepEqual(reasons, ['connect', 'auth_failed'], 'the same refused token is not tried again');
   refused.connect();
-  await nextEvent(refused, 'connected', 5000);
+  await nextEvent(refused, 'connected');
 });
 
 test('the token is refreshed on the live socket before it expires', async (t) => {
@@ -255,13 +257,12 @@ test('a refused refresh: closed with 4003 at expiry, then back with a fresh toke
   const room = uniqueRoom();
   // For the refresh, another user's token: refused.
   const { client, reasons } = recordingTokens(t, node, room, 4, (reason) =>
-    token(reason === 'refresh' ? 5 : 4, { ttl: reason === 'connect' ? 2 : 3600, channels: [`chat:${room}`] }));
+    token(reason === 'refresh' ? 5 : 4, { ttl: reason === 'connect' ? 4 : 3600, channels: [`chat:${room}`] }));
   await nextEvent(client, 'connected');
-  const error = await nextEvent(client, 'error', 5000);
+  const [error, down] = await Promise.all([nextEvent(client, 'error'), nextEvent(client, 'disconnected')]);
   assert.equal(error.code, 'forbidden');
-  const down = await nextEvent(client, 'disconnected', 5000);
   assert.equal(down.code, 4003);
-  await nextEvent(client, 'connected', 5000);
+  await nextEvent(client, 'connected');
   assert.deepEqual(reasons, ['connect', 'refresh', 'auth_failed']);
 });
 
@@ -283,12 +284,13 @@ test('the multiplex route resubscribes from positions after a restart', async (t
   assert.equal((await client.subscribe(b)).channel, b);
   await client.publish(a, 'a1');
   await client.publish(b, 'b1');
+  const back = nextEvent(client, 'connected');
   await node.kill9();
   await node.start();
   await api(node, 'POST', '/api/publish', { channel: a, type: 'note', data: {} });
-  await nextEvent(client, 'connected', 5000);
+  await back;
   await client.publish(b, 'b2');
-  await until(() => got.length === 4, 5000, 'four events');
+  await until(() => got.length === 4, 'four events');
   await sleep(200);
   assert.deepEqual(got.sort(), [`${a}#1`, `${a}#2`, `${b}#1`, `${b}#2`].sort());
 });
@@ -325,10 +327,11 @@ test('SSE fallback: same positions, replay on a new stream, reconnect at token e
   await publish(3);
   await publish(4);
   const second = open(2);
-  await until(() => second.got.length === 2, 5000, 'the two missed');
-  const down = await nextEvent(second, 'disconnected', 5000);
+  const expired = nextEvent(second, 'disconnected');
+  await until(() => second.got.length === 2, 'the two missed');
+  const down = await expired;
   assert.equal(down.code, 4003, 'the stream ends when its token expires');
   await publish(5);
-  await until(() => second.got.length === 3, 5000, 'the one after the expiry');
+  await until(() => second.got.length === 3, 'the one after the expiry');
   assert.deepEqual(second.got, [3, 4, 5]);
 });

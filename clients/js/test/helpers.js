@@ -127,7 +127,8 @@ export async function api(node, method, path, body) {
 }
 
 // Resolves when `predicate()` holds, polling; rejects after `timeout` ms.
-export async function until(predicate, timeout = 10000, what = 'condition') {
+// Timeouts are generous: the tests share a loaded machine.
+export async function until(predicate, what = 'condition', timeout = 15000) {
   const deadline = Date.now() + timeout;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -135,7 +136,7 @@ export async function until(predicate, timeout = 10000, what = 'condition') {
   }
 }
 
-export function nextEvent(client, name, timeout = 10000) {
+export function nextEvent(client, name, timeout = 15000) {
   return new Promise((ok, fail) => {
     const timer = setTimeout(() => {
       off();
