@@ -89,7 +89,8 @@ export class SwitchboardClient extends Emitter {
     for (const ch of this.#o.channels ?? []) this.#subscriptions.add(ch);
     const wsAvailable = typeof this.#o.WebSocket === 'function';
     this.#useSse = this.#o.transport === 'sse' || (this.#o.transport === 'auto' && !wsAvailable);
-    if (this.#o.autoConnect !== false) this.connect();
+    // After the caller had a chance to add its handlers.
+    if (this.#o.autoConnect !== false) queueMicrotask(() => this.connect());
   }
 
   get state() {

@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { backoffCap, backoffDelay, closePolicy, memoryStore, refreshDelay, tokenExpiry } from '../src/index.js';
+import {
+  SwitchboardClient, backoffCap, backoffDelay, closePolicy, memoryStore, refreshDelay, tokenExpiry,
+} from '../src/index.js';
 import { mint } from './helpers.js';
 
 test('backoff: full jitter between 0 and min * 2^n, capped at max', () => {
@@ -44,4 +46,29 @@ test('memoryStore has localStorage\'s interface', () => {
   assert.equal(s.getItem('k'), '1');
   s.removeItem('k');
   assert.equal(s.getItem('k'), null);
+});
+
+test('handlers added right after the constructor see the first connecting', async () => {
+  class SilentWebSocket {
+    readyState = 0;
+    close() {}
+  }
+  const urls = [];
+  const client = new SwitchboardClient({
+    url: 'https://rt.example:8443',
+    path: '/ws/chat/lobby/',
+    getToken: () => 'tok',
+    WebSocket: class extends SilentWebSocket {
+      constructor(url) {
+        super();
+        urls.push(url);
+      }
+    },
+  });
+  const states = [];
+  client.on('state', (s) => states.push(s));
+  await new Promise((ok) => setTimeout(ok, 10));
+  client.close();
+  assert.deepEqual(states, ['connecting', 'closed']);
+  assert.deepEqual(urls, ['wss://rt.example:8443/ws/chat/lobby/?token=tok']);
 });
