@@ -233,5 +233,12 @@ $('composer').addEventListener('submit', (ev) => {
   $('input').value = '';
   clearTimeout(idleTimer);
   client.typing(null, false);
-  client.publish(null, text).catch((err) => console.warn(`not sent: ${err.message}`));
+  // Shown as "sending…" until acknowledged: while the node is away the
+  // client keeps it and sends it (once) after reconnecting.
+  const pending = el('li', 'outbox', [el('div', 'content', text), el('div', 'meta', 'sending…')]);
+  $('outbox').append(pending);
+  scrollToEnd();
+  client.publish(null, text)
+    .catch((err) => console.warn(`not sent: ${err.message}`))
+    .finally(() => pending.remove());
 });

@@ -95,7 +95,8 @@ test('two pages keep the whole conversation across a node restart', { timeout: 1
   // Sent while the node is down: queued, then sent once it is back.
   await turn(alice, 'Are you still there?');
   await turn(bob, 'Yes, waiting for the node');
-  await sleep(500);
+  assert.equal(await alice.$$eval('#outbox li', (l) => l.length), 1, 'alice\'s message waits in the outbox');
+  await alice.screenshot({ path: join(OUT, 'chat-alice-offline.png') });
   await node.start();
   await alice.waitForSelector('#state[data-state="connected"]', { timeout: 20000 });
   await bob.waitForSelector('#state[data-state="connected"]', { timeout: 20000 });
@@ -109,6 +110,7 @@ test('two pages keep the whole conversation across a node restart', { timeout: 1
   assert.deepEqual([...stored].sort(), [...expected].sort(), 'every message stored once');
   for (const [name, page] of [['alice', alice], ['bob', bob]]) {
     assert.deepEqual(await waitForTexts(page, stored), stored, `${name} sees every message once, in order`);
+    assert.equal(await page.$$eval('#outbox li', (l) => l.length), 0, `${name}'s outbox is empty`);
   }
 
   // A reaction and a read receipt, visible on both pages (and in the screenshot).
