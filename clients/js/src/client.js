@@ -50,7 +50,6 @@ export class SwitchboardClient extends Emitter {
   #attempt = 0;
   #generation = 0;
   #timers = new Set();
-  #retryTimer = null;
   #refreshTimer = null;
   #greetingTimer = null;
   #token = null;
@@ -81,6 +80,7 @@ export class SwitchboardClient extends Emitter {
       typingInterval: 2000,
       refreshMargin: 30,
       greetingTimeout: 15000,
+      maxPending: 1000,
       sseEventTypes: [],
       ...options,
     };
@@ -125,6 +125,8 @@ export class SwitchboardClient extends Emitter {
   request(frame) {
     if (this.#state === 'closed') return Promise.reject(new SwitchboardError('closed', 'the client is closed'));
     if (this.#useSse) return Promise.reject(new SwitchboardError('unsupported', 'SSE connections only receive'));
+    if (this.#pending.size >= this.#o.maxPending)
+      return Promise.reject(new SwitchboardError('queue_full', `${this.#pending.size} requests await an answer`));
     return this.#track({ ...frame, id: frame.id ?? this.#newId() }, this.#state === 'connected');
   }
 
@@ -228,7 +230,6 @@ export class SwitchboardClient extends Emitter {
     }
     this.#token = token;
     const handlers = {
-      open: () => {},
       frame: (f) => generation === this.#generation && this.#onFrame(f),
       close: (code, why) => generation === this.#generation && this.#onClose(code, why),
     };
@@ -273,10 +274,7 @@ export class SwitchboardClient extends Emitter {
     const delay = backoffDelay(this.#attempt, this.#o.backoff, this.#o.random);
     this.#attempt++;
     this.#setState('disconnected', { code, reason, delay });
-    this.#retryTimer = this.#after(delay, () => {
-      this.#retryTimer = null;
-      this.#open(closePolicy(code) === 'auth' ? 'auth_failed' : 'reconnect');
-    });
+    this.#after(delay, () => this.#open(closePolicy(code) === 'auth' ? 'auth_failed' : 'reconnect'));
   }
 
   #finish(code, reason) {

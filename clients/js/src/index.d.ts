@@ -114,6 +114,8 @@ export interface ClientOptions {
   refreshMargin?: number;
   /** ms to wait for connection_established before retrying (default 15000). */
   greetingTimeout?: number;
+  /** Requests awaiting an answer (queued while disconnected included) before request() rejects with 'queue_full' (default 1000). */
+  maxPending?: number;
   /** App event types to receive over SSE (EventSource needs every `event:` name). */
   sseEventTypes?: string[];
   /** false: wait for connect(). Default true. */
@@ -121,7 +123,7 @@ export interface ClientOptions {
 }
 
 export declare class SwitchboardError extends Error {
-  /** The server's error code (forbidden, rate_limited, ...) or 'closed', 'disconnected', 'unsupported', 'refresh_failed'. */
+  /** The server's error code (forbidden, rate_limited, ...) or 'closed', 'disconnected', 'unsupported', 'queue_full', 'refresh_failed'. */
   code: string;
   frame?: ServerFrame;
 }

@@ -1,6 +1,6 @@
 // The two ways to reach a node, behind one small interface:
-// { send(frame), close() } calling handlers.open(), handlers.frame(object)
-// and, once, handlers.close(code, reason).
+// { send(frame), close() } calling handlers.frame(object) and, once,
+// handlers.close(code, reason).
 
 // Frame types a server may send over SSE. EventSource dispatches by the
 // `event:` name and has no wildcard, so app event types (notification,
@@ -18,7 +18,6 @@ export function openWebSocket(WebSocketImpl, url, handlers) {
     done = true;
     handlers.close(code, reason);
   };
-  ws.onopen = () => handlers.open();
   ws.onmessage = (ev) => {
     if (typeof ev.data !== 'string') return;
     let frame;
@@ -58,7 +57,6 @@ export function openEventSource(EventSourceImpl, url, handlers, extraTypes = [])
     es.close();
     handlers.close(code, reason);
   };
-  es.onopen = () => handlers.open();
   // A stream that breaks is reopened by the client (with a fresh token and
   // its positions), not by the EventSource.
   es.onerror = () => finish(1006, 'event stream failed');

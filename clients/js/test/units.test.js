@@ -48,11 +48,13 @@ test('memoryStore has localStorage\'s interface', () => {
   assert.equal(s.getItem('k'), null);
 });
 
+// A WebSocket that never opens.
+class SilentWebSocket {
+  readyState = 0;
+  close() {}
+}
+
 test('handlers added right after the constructor see the first connecting', async () => {
-  class SilentWebSocket {
-    readyState = 0;
-    close() {}
-  }
   const urls = [];
   const client = new SwitchboardClient({
     url: 'https://rt.example:8443',
@@ -71,4 +73,12 @@ test('handlers added right after the constructor see the first connecting', asyn
   client.close();
   assert.deepEqual(states, ['connecting', 'closed']);
   assert.deepEqual(urls, ['wss://rt.example:8443/ws/chat/lobby/?token=tok']);
+});
+
+test('requests queued while disconnected are bounded', async () => {
+  const client = new SwitchboardClient({ url: 'http://x', getToken: () => 't', WebSocket: SilentWebSocket, maxPending: 2 });
+  const queued = [client.publish('chat:a', 'one'), client.publish('chat:a', 'two')];
+  await assert.rejects(client.publish('chat:a', 'three'), { code: 'queue_full' });
+  client.close();
+  for (const p of queued) await assert.rejects(p, { code: 'closed' });
 });
