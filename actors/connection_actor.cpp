@@ -7,6 +7,7 @@
 #include "core/access.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
+#include "net/jwt.hpp"
 
 namespace sb {
 
@@ -218,6 +219,37 @@ void replay_request(conn_actor* self, const wire::command& c) {
   }
 }
 
+// Why `token` may not replace the connection's, or "": it must be for the
+// same user and role and still grant every channel the connection is in.
+std::string refresh_refusal(const config& cfg, const connection_state& st, const claims& token) {
+  if (token.user_id != st.user.id) return "the token is for another user";
+  if (token.role != st.user.role) return "the token has another role: reconnect";
+  for (auto& [name, channel] : st.channels)
+    if (!may_subscribe(cfg, token, name)) return "the token does not grant " + name;
+  return {};
+}
+
+// An accepted token extends the connection's life, and its `channels` govern
+// later subscribes (docs/protocol.md section 11); a refused one leaves the
+// old expiry in force.
+void refresh(conn_actor* self, const config& cfg, const wire::command& c) {
+  auto& st = self->state;
+  auto verdict = jwt::verify(c.token, cfg.auth.jwt_secret, now_s());
+  if (!verdict.ok()) {
+    reply_error(self, "invalid_token", verdict.reason, c.id);
+    return;
+  }
+  auto& token = std::get<claims>(verdict.result);
+  if (auto why = refresh_refusal(cfg, st, token); !why.empty()) {
+    log::info("refresh_refused", {{"conn", st.args.id}, {"user", st.user.id}, {"why", why}});
+    reply_error(self, "forbidden", why, c.id);
+    return;
+  }
+  st.args.token = std::move(token);
+  st.args.out->expires_at(st.args.token.exp);
+  st.args.out->send(wire::refreshed(st.args.token.exp, c.id));
+}
+
 void handle(conn_actor* self, caf::actor hub, const config& cfg, wire::command& c) {
   using t = wire::command_type;
   auto& out = self->state.args.out;
@@ -263,6 +295,9 @@ void handle(conn_actor* self, caf::actor hub, const config& cfg, wire::command& 
     case t::replay_request:
       replay_request(self, c);
       break;
+    case t::refresh:
+      refresh(self, cfg, c);
+      break;
   }
 }
 
@@ -297,6 +332,7 @@ caf::behavior connection(conn_actor* self, caf::actor hub, const config* cfg,
   // Whatever ends this actor (shutdown, a crash) also ends its socket; a
   // close already under way keeps its own code.
   self->attach_functor([out = st.args.out] { out->close(1001, "server shutting down"); });
+  if (!st.args.observer) st.args.out->expires_at(tok.exp);
   self->request(hub, request_timeout, connect_atom::value, st.user.id, caf::actor{self})
       .await(
           [=](const caf::actor& user_actor) {

@@ -49,6 +49,10 @@ class outbound {
   virtual void close(uint16_t code, std::string reason) = 0;
 
   virtual backlog queued() const = 0;
+
+  // The connection's token expires at `exp` (seconds since the epoch): the
+  // socket is closed with 4003 then, unless this is called again first.
+  virtual void expires_at(int64_t exp) = 0;
 };
 using outbound_ptr = std::shared_ptr<outbound>;
 

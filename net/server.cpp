@@ -63,10 +63,7 @@ admission admit(const config& cfg, const route_match& route, const request_targe
                 std::string bearer, uint64_t conn_id, const std::string& remote) {
   admission a;
   auto token = target.query.count("token") ? target.query.at("token") : std::move(bearer);
-  auto verdict = jwt::verify(token, cfg.auth.jwt_secret,
-                             std::chrono::duration_cast<std::chrono::seconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count());
+  auto verdict = jwt::verify(token, cfg.auth.jwt_secret, now_s());
   if (!verdict.ok()) {
     a.refusal_code = static_cast<uint16_t>(std::get<jwt::refusal>(verdict.result));
     a.reason = verdict.reason;
@@ -97,6 +94,14 @@ admission admit(const config& cfg, const route_match& route, const request_targe
   a.args.remote = remote;
   a.args.path = target.path;
   return a;
+}
+
+// Time left until `exp` (seconds since the epoch), capped so that a token
+// valid for ages cannot overflow the timer.
+std::chrono::milliseconds time_until(int64_t exp) {
+  constexpr int64_t max_wait_s = int64_t{1} << 32;
+  auto s = std::min(exp, now_s() + max_wait_s);
+  return std::chrono::milliseconds(s * 1000 - now_ms());
 }
 
 // Anything the server must be able to close at shutdown.
@@ -163,7 +168,7 @@ class ws_session final : public outbound,
  public:
   ws_session(server::impl& srv, uint64_t id, tcp::socket socket, std::string remote)
       : srv_(srv), id_(id), socket_(std::move(socket)), remote_(std::move(remote)),
-        heartbeat_(socket_.get_executor()), close_timer_(socket_.get_executor()),
+        heartbeat_(socket_.get_executor()), deadline_(socket_.get_executor()),
         reader_(srv.cfg.http.max_frame_bytes),
         queue_(srv.cfg.limits.outbound_max_frames, srv.cfg.limits.outbound_max_bytes) {}
 
@@ -218,6 +223,10 @@ class ws_session final : public outbound,
   }
 
   backlog queued() const override { return queue_.queued(); }
+
+  void expires_at(int64_t exp) override {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), exp] { self->arm_expiry(exp); });
+  }
 
   // --- closable ---
   void shutdown() override { close(ws::close_going_away, "server shutting down"); }
@@ -450,10 +459,22 @@ class ws_session final : public outbound,
     arm_heartbeat();
   }
 
+  // Until the connection closes, its deadline is the token's expiry; the
+  // close handshake then takes the timer over.
+  void arm_expiry(int64_t exp) {
+    if (dead_ || queue_.closing()) return;
+    deadline_.expires_after(time_until(exp));
+    deadline_.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec || self->dead_ || self->queue_.closing()) return;
+      log::info("token_expired", {{"conn", self->id_}, {"user", self->user_}});
+      self->close(4003, "token expired");
+    });
+  }
+
   void arm_close_timer() {
     heartbeat_.cancel();
-    close_timer_.expires_after(srv_.cfg.limits.slow_consumer_grace);
-    close_timer_.async_wait([self = shared_from_this()](error_code ec) {
+    deadline_.expires_after(srv_.cfg.limits.slow_consumer_grace);
+    deadline_.async_wait([self = shared_from_this()](error_code ec) {
       if (!ec) self->teardown("close handshake timed out");
     });
   }
@@ -465,7 +486,7 @@ class ws_session final : public outbound,
     metrics::node().connections--;
     queue_.kill();
     heartbeat_.cancel();
-    close_timer_.cancel();
+    deadline_.cancel();
     error_code ignored;
     socket_.close(ignored);
     log::debug("socket_closed", {{"conn", id_}, {"user", user_}, {"why", why}});
@@ -480,7 +501,7 @@ class ws_session final : public outbound,
   std::string path_;
   std::string user_;
   asio::steady_timer heartbeat_;
-  asio::steady_timer close_timer_;
+  asio::steady_timer deadline_;  // the token's expiry, then the close handshake's deadline
   ws::frame_reader reader_;
   std::unique_ptr<connection_link> link_;
   bool health_ = false;
@@ -505,7 +526,8 @@ class sse_session final : public outbound,
  public:
   sse_session(server::impl& srv, uint64_t id, tcp::socket socket, std::vector<std::string> channels,
               const std::map<std::string, uint64_t>& positions)
-      : srv_(srv), id_(id), socket_(std::move(socket)), heartbeat_(socket_.get_executor()) {
+      : srv_(srv), id_(id), socket_(std::move(socket)), heartbeat_(socket_.get_executor()),
+        expiry_(socket_.get_executor()) {
     for (auto& ch : channels) {
       auto p = positions.find(ch);
       positions_.emplace_back(std::move(ch), p == positions.end() ? 0 : p->second);
@@ -514,12 +536,13 @@ class sse_session final : public outbound,
 
   ~sse_session() override { srv_.remove(id_); }
 
-  void begin(connection_args args) {
+  // `cors` holds the CORS header lines for the request's origin, or nothing.
+  void begin(connection_args args, const std::string& cors) {
     srv_.add(id_, weak_from_this());
     std::string head =
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-        "Connection: keep-alive\r\nX-Accel-Buffering: no\r\nServer: switchboard\r\n\r\n"
-        "retry: 1000\n\n";
+        "Connection: keep-alive\r\nX-Accel-Buffering: no\r\nServer: switchboard\r\n" +
+        cors + "\r\n" + "retry: 1000\n\n";
     {
       std::lock_guard lk(mu_);
       out_ = std::move(head) + out_;
@@ -577,6 +600,18 @@ class sse_session final : public outbound,
   backlog queued() const override {
     std::lock_guard lk(mu_);
     return {0, out_.size() + held_.size()};
+  }
+
+  // The stream ends with `event: close` (4003) when the token expires: an
+  // EventSource cannot refresh, it reconnects with a new token.
+  void expires_at(int64_t exp) override {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), exp] {
+      if (self->dead_) return;
+      self->expiry_.expires_after(time_until(exp));
+      self->expiry_.async_wait([self](error_code ec) {
+        if (!ec && !self->dead_) self->close(4003, "token expired");
+      });
+    });
   }
 
  private:
@@ -668,6 +703,7 @@ class sse_session final : public outbound,
       held_.clear();
     }
     heartbeat_.cancel();
+    expiry_.cancel();
     error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
@@ -679,6 +715,7 @@ class sse_session final : public outbound,
   uint64_t id_;
   tcp::socket socket_;
   asio::steady_timer heartbeat_;
+  asio::steady_timer expiry_;
   std::unique_ptr<connection_link> link_;
   bool dead_ = false;     // strand only
   std::string inflight_;  // strand only
@@ -749,6 +786,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
       return;
     }
     auto req = parser_->release();
+    cors_origin_ = admin_ ? std::string{} : cors_origin(req);
     auto target = parse_target(sv(req.target()));
     if (!target) {
       respond(error_response(http::status::bad_request, "bad_request", "malformed request target",
@@ -776,6 +814,11 @@ class http_session final : public closable, public std::enable_shared_from_this<
       respond(std::move(res), req.keep_alive());
       return;
     }
+    if (req.method() == http::verb::options &&
+        (target->path == "/api/events" || api::is_api_path(target->path))) {
+      preflight(req);
+      return;
+    }
     if (target->path == "/api/events" && req.method() == http::verb::get) {
       open_events(req, *target);
       return;
@@ -788,6 +831,43 @@ class http_session final : public closable, public std::enable_shared_from_this<
       return;
     }
     respond(route_http(req, *target), req.keep_alive());
+  }
+
+  // The request's Origin when it is one of http.allowed_origins, else "":
+  // answers to it carry CORS headers naming it (never a wildcard, since
+  // they allow credentials).
+  std::string cors_origin(const http::request<http::string_body>& req) const {
+    auto origin = req.find(http::field::origin);
+    if (origin == req.end()) return {};
+    auto& allowed = srv_.cfg.http.allowed_origins;
+    auto it = std::find(allowed.begin(), allowed.end(), sv(origin->value()));
+    return it == allowed.end() ? std::string{} : *it;
+  }
+
+  std::vector<std::pair<http::field, std::string>> cors_headers() const {
+    if (cors_origin_.empty()) return {};
+    return {{http::field::access_control_allow_origin, cors_origin_},
+            {http::field::access_control_allow_credentials, "true"},
+            {http::field::vary, "Origin"}};
+  }
+
+  std::string cors_header_lines() const {
+    std::string lines;
+    for (const auto& [name, value] : cors_headers())
+      lines += std::string{sv(http::to_string(name))} + ": " + value + "\r\n";
+    return lines;
+  }
+
+  // OPTIONS before a cross-origin call to the API or /api/events.
+  void preflight(const http::request<http::string_body>& req) {
+    if (cors_origin_.empty())
+      return refuse(http::status::forbidden, "forbidden", "origin not allowed", req);
+    http::response<http::string_body> res{http::status::no_content, req.version()};
+    res.set(http::field::server, "switchboard");
+    res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
+    res.set(http::field::access_control_allow_headers, "Authorization, Content-Type, Last-Event-ID");
+    res.set(http::field::access_control_max_age, "600");
+    respond(std::move(res), req.keep_alive());
   }
 
   // GET /health: this node and the cluster members it knows.
@@ -816,7 +896,9 @@ class http_session final : public closable, public std::enable_shared_from_this<
   }
 
   // GET /api/events: the /ws/updates/ channels as Server-Sent Events,
-  // resuming from Last-Event-ID (`user:42=17,role:cadet=5`).
+  // resuming from Last-Event-ID (`user:42=17,role:cadet=5`), or from the
+  // same list in `?last_event_id=`: an EventSource opened anew (with a fresh
+  // token) cannot set the header.
   void open_events(const http::request<http::string_body>& req, const request_target& target) {
     auto route = match_route(srv_.cfg.routes, "/ws/updates/");
     std::string bearer{jwt::bearer(sv(req[http::field::authorization]))};
@@ -827,8 +909,9 @@ class http_session final : public closable, public std::enable_shared_from_this<
                                     a.refusal_code == 4004 ? "forbidden" : "unauthorized", a.reason,
                                     req.version()),
                      false);
-    auto last = sv(req["Last-Event-ID"]);
-    std::string_view rest = last;
+    std::string_view rest = sv(req["Last-Event-ID"]);
+    if (auto q = target.query.find("last_event_id"); rest.empty() && q != target.query.end())
+      rest = q->second;
     while (!rest.empty()) {
       auto comma = rest.find(',');
       auto item = rest.substr(0, comma);
@@ -854,7 +937,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
     auto positions = args.positions;
     auto sse = std::make_shared<sse_session>(srv_, id_, stream_.release_socket(),
                                              std::move(channels), positions);
-    sse->begin(std::move(args));
+    sse->begin(std::move(args), cors_header_lines());
   }
 
   // The admin port answers the admin interface only, and only with the token.
@@ -952,6 +1035,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
 
   void respond(http::response<http::string_body> res, bool keep_alive) {
     res.keep_alive(keep_alive && !srv_.stopping);
+    for (const auto& [name, value] : cors_headers()) res.set(name, value);
     auto sp = std::make_shared<http::response<http::string_body>>(std::move(res));
     http::async_write(stream_, *sp, [self = shared_from_this(), sp](error_code ec, std::size_t) {
       if (ec || !sp->keep_alive()) {
@@ -1034,6 +1118,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string remote_;
+  std::string cors_origin_;  // the current request's allowed Origin, or ""
   bool handed_over_ = false;
   const bool admin_;  // accepted on the admin port: only the admin interface
 };

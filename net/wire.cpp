@@ -170,6 +170,10 @@ void parse_body(const std::string& type, const json& j, command& c) {
   } else if (type == "replay_request") {
     c.type = t::replay_request;
     parse_replay_request(j, c);
+  } else if (type == "refresh") {
+    c.type = t::refresh;
+    c.token = string_field(j, "token", true);
+    if (c.token.empty()) invalid("token must not be empty");
   } else {
     throw bad_field{"unknown_type", "unknown frame type '" + type + "'"};
   }
@@ -432,6 +436,12 @@ frame_ptr error(std::string_view code, std::string_view message, const std::stri
 frame_ptr pong(const std::string& timestamp_json, const std::string& id) {
   json j = {{"type", "pong"}};
   if (!timestamp_json.empty()) j["timestamp"] = json::parse(timestamp_json, nullptr, false);
+  if (!id.empty()) j["id"] = id;
+  return text_frame(dump(j));
+}
+
+frame_ptr refreshed(int64_t exp, const std::string& id) {
+  json j = {{"type", "refreshed"}, {"exp", exp}};
   if (!id.empty()) j["id"] = id;
   return text_frame(dump(j));
 }

@@ -17,7 +17,7 @@ namespace sb::wire {
 
 enum class command_type {
   message, typing, read, reaction, remove, ping, presence,
-  subscribe, unsubscribe, history, replay_request,
+  subscribe, unsubscribe, history, replay_request, refresh,
 };
 
 // A client frame that passed validation of its shape and field types.
@@ -35,6 +35,7 @@ struct command {
   std::vector<std::pair<std::string, uint64_t>> positions;  // replay_request
   std::optional<uint64_t> before;   // history
   std::size_t limit = 50;           // history, clamped to 500
+  std::string token;                // refresh: the new JWT
 };
 
 // Why a client frame was refused (PROTOCOL section 4 error codes).
@@ -92,6 +93,8 @@ frame_ptr ack(const std::string& id);
 frame_ptr ack(const std::string& id, uint64_t event_id);
 frame_ptr error(std::string_view code, std::string_view message, const std::string& id);
 frame_ptr pong(const std::string& timestamp_json, const std::string& id);
+// The answer to an accepted `refresh`: the connection now lives until `exp`.
+frame_ptr refreshed(int64_t exp, const std::string& id);
 frame_ptr heartbeat(int64_t timestamp_ms, std::string_view status);
 
 }  // namespace sb::wire

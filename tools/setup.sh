@@ -4,13 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Django and Channels: the Python client's Django layer and its tests
+# (clients/python). nodejs, chromium and the emoji font: the JavaScript
+# client's tests and the demo page's browser test (clients/js).
 packages=(g++ cmake ninja-build ccache libcaf-dev libboost-dev librocksdb-dev
           nlohmann-json3-dev doctest-dev libssl-dev openssl python3-websockets
-          python3-django python3-django-channels python3-djangorestframework-simplejwt)
+          python3-django python3-django-channels python3-djangorestframework-simplejwt
+          nodejs chromium fonts-noto-color-emoji)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Debian's npm, unless npm came with another nodejs build (NodeSource's has it).
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo

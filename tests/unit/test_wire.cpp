@@ -151,3 +151,17 @@ TEST_CASE("wire: server frames are framed once and carry the protocol fields") {
   CHECK(j["user_id"] == "bob");
   CHECK(j["username"] == "Bob");
 }
+
+TEST_CASE("wire: refresh carries a token, refreshed the new expiry") {
+  auto c = parsed(R"({"type": "refresh", "token": "a.b.c", "id": "r1"})");
+  CHECK(c.type == command_type::refresh);
+  CHECK(c.token == "a.b.c");
+  CHECK(c.id == "r1");
+  CHECK(refused(R"({"type": "refresh"})").code == "invalid_message");
+  CHECK(refused(R"({"type": "refresh", "token": ""})").code == "invalid_message");
+  CHECK(refused(R"({"type": "refresh", "token": 5, "id": "r2"})").id == "r2");
+  CHECK(payload(sb::wire::refreshed(1767225600, "r1")) ==
+        json{{"type", "refreshed"}, {"exp", 1767225600}, {"id", "r1"}});
+  CHECK(payload(sb::wire::refreshed(1767225600, "")) ==
+        json{{"type", "refreshed"}, {"exp", 1767225600}});
+}
