@@ -816,7 +816,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
     }
     if (req.method() == http::verb::options &&
         (target->path == "/api/events" || api::is_api_path(target->path))) {
-      preflight(req);
+      preflight(req, *target);
       return;
     }
     if (target->path == "/api/events" && req.method() == http::verb::get) {
@@ -859,9 +859,9 @@ class http_session final : public closable, public std::enable_shared_from_this<
   }
 
   // OPTIONS before a cross-origin call to the API or /api/events.
-  void preflight(const http::request<http::string_body>& req) {
+  void preflight(const http::request<http::string_body>& req, const request_target& target) {
     if (cors_origin_.empty())
-      return refuse(http::status::forbidden, "forbidden", "origin not allowed", req);
+      return refuse(http::status::forbidden, "forbidden", "origin not allowed", req, target);
     http::response<http::string_body> res{http::status::no_content, req.version()};
     res.set(http::field::server, "switchboard");
     res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
