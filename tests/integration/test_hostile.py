@@ -349,6 +349,73 @@ class SSETeardownTest(SBTestCase):
 
 
 
+class PagedReplayTest(SBTestCase):
+    """Item 1: a replay of many pages keeps PROTOCOL section 6 while live
+    events flow: every event once, in order, replay_complete between the
+    replayed and the live ones. On one node (the owner's paging) and on the
+    node of a two-node cluster that does not own the channel (the follower
+    asks the owner for each page)."""
+    start_class_server = False
+    BOUNDS = ["--limits.outbound_max_frames=64", "--limits.outbound_max_bytes=65536"]
+
+    async def check_paged_replay(self, publish_port, client_server, room):
+        channel = f"chat:{room}"
+        # 6.4 MB in pages of one or two events: more than the socket buffers
+        # take (the client's is fixed at 4 KB), so the replay stalls until
+        # the client reads.
+        await asyncio.to_thread(fill_channel, publish_port, channel, 400, 16000)
+        tok = token(unique_uid(), channels=[channel])
+        raw = await asyncio.to_thread(self.raw, f"/ws/chat/{room}/?token={tok}&last_event_id=0",
+                                      server=client_server, rcvbuf=4096)
+        self.assertEqual(raw.status, 101)
+        # 100 more while the replay waits, then the client reads.
+        await asyncio.to_thread(fill_channel, publish_port, channel, 100, 16000)
+        reader, frames = FrameReader(raw), []
+        while not (any(f.get("event_id") == 500 for f in frames) and
+                   any(f.get("type") == "replay_complete" for f in frames)):
+            frames.append(await asyncio.to_thread(reader.next, 10))
+        self.assertEqual(frames[0].get("type"), "connection_established")
+        ids = [f["event_id"] for f in frames if "event_id" in f]
+        self.assertEqual(ids, list(range(1, 501)), "every event once, in order")
+        kinds = [("complete" if f.get("type") == "replay_complete"
+                  else "replayed" if f.get("replayed") else "live")
+                 for f in frames if "event_id" in f or f.get("type") == "replay_complete"]
+        done = kinds.index("complete")
+        self.assertEqual(kinds.count("complete"), 1)
+        self.assertEqual(set(kinds[:done]), {"replayed"})
+        self.assertLessEqual(set(kinds[done + 1:]), {"live"})
+        self.assertEqual(frames[[f.get("type") for f in frames].index("replay_complete")]
+                         .get("last_event_id"), done)
+        print(f"\n  paged replay: replay_complete after event {done} of 500", file=sys.stderr)
+        # Live again after it.
+        await asyncio.to_thread(fill_channel, publish_port, channel, 5, 10)
+        more = [await asyncio.to_thread(reader.next, 10) for _ in range(5)]
+        self.assertEqual([(f.get("event_id"), f.get("replayed")) for f in more],
+                         [(i, None) for i in range(501, 506)])
+        raw.close()
+
+    async def test_paged_replay_on_one_node(self):
+        srv = self.start_server(overrides=["--storage.sync=false"] + self.BOUNDS)
+        await self.check_paged_replay(srv.port, srv, unique_room("paged"))
+
+    async def test_paged_replay_on_a_follower(self):
+        names = ("a", "b")
+        cl = harness.Cluster(harness.make_pki(list(names)), self._testMethodName, names=names,
+                             extra=["--storage.sync=false"] + self.BOUNDS)
+        self.addCleanup(cl.cleanup)
+        for n in names:
+            cl.start(n)
+        await asyncio.to_thread(cl.wait_all_up)
+        room = unique_room("paged")
+        # A room that node a owns, so that b follows it.
+        while True:
+            r = await asyncio.to_thread(harness.api_channel, cl["a"].port, f"chat:{room}")
+            if r.json.get("owner") == "a":
+                break
+            room = unique_room("paged")
+        await self.check_paged_replay(cl["a"].port, cl["b"], room)
+
+
 # --- 2, 4, 6, 11: subscription caps, per-user request limits, typing rights, filters, connection cap ---
 
 
