@@ -85,7 +85,7 @@ joined join(channel_actor* self, join_request& req) {
   return joined{caf::actor{self}, pos};
 }
 
-// Ends `r` (its last page is queued): live events reach its member again.
+// Ends `conn`'s replay (its last page is queued): live events reach it again.
 void end_replay(channel_actor* self, const caf::actor_addr& conn) {
   auto& st = self->state;
   if (auto* m = find_member(st, conn)) m->replaying = false;
