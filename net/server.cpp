@@ -546,10 +546,9 @@ class ws_session final : public queued_session {
 // ---------------------------------------------------------------------------
 // Server-Sent Events (PROTOCOL section 7): the events of /ws/updates/ as
 // `id: user:42=17,role:cadet=0`, `event: TYPE`, `data: JSON`. The fallback
-// transport: each frame is re-read here, when it is written, to keep the
-// positions, a cost the WebSocket path never pays. The queue holds the same
-// WebSocket frames as a WebSocket's, and the session's own lines (close,
-// heartbeat) as frames without a WebSocket header, written as they are.
+// transport: each frame is re-read here to keep the positions, a cost the
+// WebSocket path never pays, on the sender's thread as it is queued. The
+// queue holds SSE text: frames without a WebSocket header.
 class sse_session final : public queued_session {
  public:
   sse_session(server::impl& srv, uint64_t id, tcp::socket socket, std::vector<std::string> channels,
@@ -568,6 +567,23 @@ class sse_session final : public queued_session {
     link_ = srv_.node.open(std::move(args));
     arm_heartbeat();
     wait_readable();
+  }
+
+  // --- outbound (any thread): rendered in the order queued ---
+  void start(frame_ptr greeting) override {
+    std::lock_guard lk(render_mu_);
+    queued_session::start(rendered(greeting));
+  }
+
+  void send(frame_ptr f) override {
+    std::lock_guard lk(render_mu_);
+    queued_session::send(rendered(f));
+  }
+
+  void send_page(std::vector<frame_ptr> frames, std::function<void()> on_drained) override {
+    std::lock_guard lk(render_mu_);
+    for (auto& f : frames) f = rendered(f);
+    queued_session::send_page(std::move(frames), std::move(on_drained));
   }
 
  private:
@@ -595,9 +611,12 @@ class sse_session final : public queued_session {
     return f.header_size == 0 && std::string_view{f.bytes}.substr(0, 13) == "event: close\n";
   }
 
-  // Strand only.
+  // With render_mu_ held.
+  frame_ptr rendered(const frame_ptr& f) {
+    return f->header_size == 0 ? f : own_line(render(*f));
+  }
+
   std::string render(const wire_frame& f) {
-    if (f.header_size == 0) return f.bytes;
     auto j = nlohmann::json::parse(f.payload(), nullptr, false);
     std::string type = j.is_object() ? j.value("type", "message") : "message";
     std::string out;
@@ -637,7 +656,7 @@ class sse_session final : public queued_session {
           "retry: 1000\n\n";
     }
     for (auto& f : batch) {
-      inflight_ += render(*f);
+      inflight_ += f->bytes;
       close_in_batch_ = close_in_batch_ || is_close(*f);
     }
     written_ = 0;
@@ -664,8 +683,9 @@ class sse_session final : public queued_session {
                        [self = me()](error_code) { self->teardown("peer closed"); });
   }
 
+  std::mutex render_mu_;
+  std::vector<std::pair<std::string, uint64_t>> positions_;  // guarded by render_mu_
   // Strand only.
-  std::vector<std::pair<std::string, uint64_t>> positions_;
   std::string inflight_;
   std::size_t written_ = 0;
   bool head_sent_ = false;
