@@ -80,25 +80,24 @@ joined join(channel_actor* self, join_request& req) {
   if (!m.observer) count_connection(self, m.user, +1);
   wire::channel_position pos{st.name, st.epoch, st.durable_id};
   if (req.announce) m.out->send(wire::subscription(true, pos, req.reply_id));
-  if (req.since) {
-    if (st.role == channel_role::primary)
-      replay_local(st, m, *req.since, req.epoch.empty() || req.epoch == st.epoch, req.reply_id);
-    else
-      replay_remote(self, m, *req.since, req.epoch, req.reply_id);
-  }
   add_member(st, std::move(m));
+  if (req.since) start_replay(self, st.members.back(), *req.since, req.epoch, req.reply_id);
   return joined{caf::actor{self}, pos};
 }
 
-void replay(channel_actor* self, const caf::actor& conn, uint64_t since,
-            const std::string& reply_id) {
+// Ends `conn`'s replay (its last page is queued): live events reach it again.
+void end_replay(channel_actor* self, const caf::actor_addr& conn) {
   auto& st = self->state;
-  auto* m = find_member(st, conn.address());
-  if (!m) return;
-  if (st.role == channel_role::primary)
-    replay_local(st, *m, since, true, reply_id);
-  else
-    replay_remote(self, *m, since, st.epoch, reply_id);
+  if (auto* m = find_member(st, conn)) m->replaying = false;
+  forget_replay(st, conn);
+}
+
+// The callback that asks for `ticket`'s next page once its socket has taken
+// this one; a channel gone by then is not kept alive by it.
+std::function<void()> when_drained(channel_actor* self, uint64_t ticket) {
+  return [channel = self->address(), ticket] {
+    if (auto ch = caf::actor_cast<caf::actor>(channel)) caf::anon_send(ch, replay_atom::value, ticket);
+  };
 }
 
 std::vector<wire::presence_entry> presence_list(const channel_state& st) {
@@ -317,7 +316,11 @@ caf::behavior running(channel_actor* self) {
         return caf::make_message(presence_list(self->state));
       },
       [=](replay_atom, const caf::actor& conn, uint64_t since, const std::string& reply_id) {
-        replay(self, conn, since, reply_id);
+        if (auto* m = find_member(self->state, conn.address()))
+          start_replay(self, *m, since, {}, reply_id);
+      },
+      [=](replay_atom, uint64_t ticket) {
+        if (auto* r = find_replay(self->state, ticket)) next_page(self, *r);
       },
       [=](history_atom, const history_query& q) -> any {
         if (!primary()) return relay<history_page>(self, history_atom::value, q);
@@ -417,6 +420,59 @@ void channel(channel_actor* self, caf::actor hub, caf::actor replica, std::strin
 bool wants(const std::vector<std::string>& types, const event& e) {
   return types.empty() || std::find(types.begin(), types.end(), event_type(e.body)) != types.end();
 }
+
+// A client asking again while its replay runs would have its socket queue
+// the same events twice: it waits for replay_complete instead.
+void start_replay(channel_actor* self, member& m, uint64_t since, const std::string& epoch,
+                  const std::string& reply_id) {
+  auto& st = self->state;
+  if (m.replaying) {
+    m.out->send(wire::error("rate_limited",
+                            "a replay of " + st.name + " is under way; wait for its replay_complete",
+                            reply_id));
+    return;
+  }
+  m.replaying = true;
+  metrics::node().replays++;
+  st.space->replays++;
+  st.replaying.push_back({m.connection.address(), m.out, m.types, since, epoch, reply_id, false, 0});
+  next_page(self, st.replaying.back());
+}
+
+void next_page(channel_actor* self, pending_replay& r) {
+  r.ticket = 0;
+  if (self->state.role == channel_role::primary)
+    send_local_page(self, r);
+  else
+    request_replay(self, r);
+}
+
+void send_page(channel_actor* self, pending_replay& r, std::vector<frame_ptr> frames,
+               std::optional<uint64_t> newest) {
+  auto& st = self->state;
+  if (!newest) {
+    r.ticket = ++st.last_ticket;
+    r.out->send_page(std::move(frames), when_drained(self, r.ticket));
+    return;
+  }
+  frames.push_back(wire::replay_complete({st.name, r.epoch, *newest}, r.gap, r.reply_id));
+  if (r.gap) metrics::node().replay_gaps++;
+  r.out->send_page(std::move(frames), {});
+  auto conn = r.conn;  // `r` goes with the replay
+  end_replay(self, conn);
+}
+
+pending_replay* find_replay(channel_state& st, uint64_t ticket) {
+  for (auto& r : st.replaying)
+    if (r.ticket == ticket) return &r;
+  return nullptr;
+}
+
+std::size_t page_frames(const channel_state& st) {
+  return std::max<std::size_t>(1, st.cfg->limits.outbound_max_frames / 4);
+}
+
+std::size_t page_bytes(const channel_state& st) { return st.cfg->limits.outbound_max_bytes / 4; }
 
 // A channel without members lingers a while before it offers to stop: a
 // channel that backends publish to, or that clients leave and rejoin, would

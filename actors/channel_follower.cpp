@@ -23,45 +23,6 @@ const node_ref* owner_to_follow(const channel_state& st) {
   return nullptr;
 }
 
-bool is_replaying(const channel_state& st, const caf::actor& conn) {
-  return std::any_of(st.replaying.begin(), st.replaying.end(),
-                     [&](const pending_replay& r) { return r.conn == conn.address(); });
-}
-
-pending_replay* find_replay(channel_state& st, uint64_t ticket) {
-  for (auto& r : st.replaying)
-    if (r.ticket == ticket) return &r;
-  return nullptr;
-}
-
-void request_replay(channel_actor* self, pending_replay& r) {
-  auto& st = self->state;
-  if (!st.ready || !st.primary) return;
-  auto ticket = r.ticket = ++st.last_ticket;
-  auto out = r.out;
-  self->request(st.primary, st.cfg->cluster.dead_after, replay_atom::value, r.since,
-                r.epoch.empty() ? st.epoch : r.epoch, r.types)
-      .then(
-          [=](replay_page& page) {
-            auto* r = find_replay(self->state, ticket);
-            if (!r) return;  // asked again elsewhere, or gone
-            std::vector<frame_ptr> frames;
-            for (auto& p : page.payloads) frames.push_back(wire::replayed(p));
-            frames.push_back(wire::replay_complete(
-                {self->state.name, page.epoch, page.last_event_id}, page.gap, r->reply_id));
-            out->send_replay(std::move(frames));
-            forget_replay(self->state, r->conn);
-          },
-          [=](caf::error& e) {
-            // The primary died or hung: asked again once the channel has one.
-            auto* r = find_replay(self->state, ticket);
-            if (!r) return;
-            log::warn("replay_failed", {{"channel", self->state.name}, {"why", to_string(e)}});
-            r->ticket = 0;
-            if (self->state.ready) self->delayed_send(self, self->state.cfg->cluster.heartbeat_interval, replay_atom::value);
-          });
-}
-
 }  // namespace
 
 void deliver(channel_state& st, const std::vector<log_record>& records) {
@@ -74,7 +35,7 @@ void deliver(channel_state& st, const std::vector<log_record>& records) {
     auto live = wire::text_frame(r.payload);
     auto e = any_filter ? wire::parse_stored(st.name, r.payload) : std::nullopt;
     for (auto& m : st.members) {
-      if (is_replaying(st, m.connection)) continue;
+      if (m.replaying) continue;
       if (!m.types.empty() && !(e && wants(m.types, *e))) continue;
       m.out->send(live);
       ++delivered;
@@ -180,13 +141,34 @@ void on_push(channel_actor* self, const std::string& epoch, std::vector<log_reco
   deliver(st, records);
 }
 
-// Asks the primary for the events after `since`; until they come, live
-// events skip this member: the page holds every event pushed before it.
-void replay_remote(channel_actor* self, const member& m, uint64_t since, const std::string& epoch,
-                   const std::string& reply_id) {
+// Asks the primary for `r`'s next page; until the last comes, live events
+// skip the member: each page holds every event pushed before it.
+void request_replay(channel_actor* self, pending_replay& r) {
   auto& st = self->state;
-  st.replaying.push_back({m.connection.address(), m.out, m.types, since, epoch, reply_id, 0});
-  request_replay(self, st.replaying.back());
+  if (!st.ready || !st.primary) return;
+  auto ticket = r.ticket = ++st.last_ticket;
+  self->request(st.primary, st.cfg->cluster.dead_after, replay_atom::value, r.since,
+                r.epoch.empty() ? st.epoch : r.epoch, r.types)
+      .then(
+          [=](replay_page& page) {
+            auto* r = find_replay(self->state, ticket);
+            if (!r) return;  // asked again elsewhere, or gone
+            std::vector<frame_ptr> frames;
+            for (auto& p : page.payloads) frames.push_back(wire::replayed(p));
+            r->gap = r->gap || page.gap;
+            r->since = page.through;
+            r->epoch = page.epoch;
+            send_page(self, *r, std::move(frames),
+                      page.more ? std::nullopt : std::optional{page.last_event_id});
+          },
+          [=](caf::error& e) {
+            // The primary died or hung: asked again once the channel has one.
+            auto* r = find_replay(self->state, ticket);
+            if (!r) return;
+            log::warn("replay_failed", {{"channel", self->state.name}, {"why", to_string(e)}});
+            r->ticket = 0;
+            if (self->state.ready) self->delayed_send(self, self->state.cfg->cluster.heartbeat_interval, replay_atom::value);
+          });
 }
 
 // (Again) asks for every replay not under way, e.g. from a new primary.
@@ -195,14 +177,18 @@ void request_replays(channel_actor* self) {
     if (r.ticket == 0) request_replay(self, r);
 }
 
-// This node became the primary: it serves the replays it was waiting for.
+// This node became the primary: it serves the replays it was waiting for
+// (answers and drains of the old requests find no ticket any more).
 void take_over_replays(channel_actor* self) {
   auto& st = self->state;
-  auto waiting = std::move(st.replaying);
-  st.replaying.clear();
-  for (auto& r : waiting)
-    replay_local(st, member{nullptr, r.out, {}, r.types}, r.since,
-                 r.epoch.empty() || r.epoch == st.epoch, r.reply_id);
+  std::vector<caf::actor_addr> waiting;
+  for (auto& r : st.replaying) waiting.push_back(r.conn);
+  for (auto& conn : waiting)
+    for (auto& r : st.replaying)
+      if (r.conn == conn) {
+        next_page(self, r);
+        break;
+      }
 }
 
 void forget_replay(channel_state& st, const caf::actor_addr& conn) {

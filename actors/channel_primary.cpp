@@ -267,7 +267,7 @@ void complete(channel_actor* self) {
       }
     }
     for (auto& m : st.members)
-      if (wants(m.types, p.ev.e)) {
+      if (!m.replaying && wants(m.types, p.ev.e)) {
         m.out->send(p.ev.live);
         ++delivered;
       }
@@ -402,22 +402,34 @@ void sync_with_peers(channel_actor* self) {
               });
 }
 
+struct scan_result {
+  bool gap = false;      // some events after `since` are no longer retained
+  uint64_t through = 0;  // the scan covered the events up to this id
+  bool done = true;      // false: stopped because `full()`; more follow
+};
+
 // A replay's events after `since`, oldest first, as log records (`on_record`)
-// or cached events (`on_cached`); returns whether some were no longer retained.
-template <class OnRecord, class OnCached>
-bool for_each_after(channel_state& st, uint64_t since, const std::vector<std::string>& types,
-                    OnRecord on_record, OnCached on_cached) {
-  bool gap = false;
+// or cached events (`on_cached`), until `full()` says the page is.
+template <class Full, class OnRecord, class OnCached>
+scan_result for_each_after(channel_state& st, uint64_t since, const std::vector<std::string>& types,
+                           Full full, OnRecord on_record, OnCached on_cached) {
+  scan_result s{false, std::max(since, st.durable_id), true};
   expire_cache(st, now_ms());
   uint64_t next = since + 1;
-  if (since >= st.durable_id) return false;
+  if (since >= st.durable_id) return s;
+  auto stop = [&] {
+    s.through = next - 1;
+    s.done = false;
+    return s;
+  };
   uint64_t stored_upto = st.recent.empty() ? st.durable_id : st.recent.front().e.event_id - 1;
   while (next <= stored_upto) {
     auto records = st.log->read_after(st.name, next - 1, replay_chunk);
-    if (records.empty() || records.front().event_id != next) gap = true;
+    if (records.empty() || records.front().event_id != next) s.gap = true;
     auto before = next;
     for (auto& r : records) {
       if (r.event_id > stored_upto) break;
+      if (full()) return stop();
       auto e = types.empty() ? std::nullopt : wire::parse_stored(st.name, r.payload);
       if (types.empty() || (e && wants(types, *e))) on_record(r);
       next = r.event_id + 1;
@@ -425,9 +437,20 @@ bool for_each_after(channel_state& st, uint64_t since, const std::vector<std::st
     if (next == before) break;  // the rest is in the cache, or gone
   }
   next = std::max(next, stored_upto + 1);
-  for (auto& c : st.recent)
-    if (c.e.event_id >= next && wants(types, c.e)) on_cached(c);
-  return gap;
+  for (auto& c : st.recent) {
+    if (c.e.event_id < next) continue;
+    if (full()) return stop();
+    if (wants(types, c.e)) on_cached(c);
+    next = c.e.event_id + 1;
+  }
+  return s;
+}
+
+bool never_full() { return false; }
+
+// Whether a page of `frames` taking `bytes` is as large as one may be.
+bool page_full(const channel_state& st, std::size_t frames, std::size_t bytes) {
+  return frames >= page_frames(st) || bytes >= page_bytes(st);
 }
 
 frame_ptr replay_frame(cached_event& c) {
@@ -660,7 +683,7 @@ follow_reply add_follower(channel_actor* self, const caf::actor& who, const std:
   follow_reply r{caf::actor{self}, st.epoch, st.durable_id, {}, {}};
   if (epoch == st.epoch && since < st.durable_id) {
     for_each_after(
-        st, since, {}, [&](const log_record& rec) { r.records.push_back(rec); },
+        st, since, {}, never_full, [&](const log_record& rec) { r.records.push_back(rec); },
         [&](cached_event& c) {
           r.records.push_back({c.e.event_id, c.e.timestamp_ms, wire::payload_of(c.live)});
         });
@@ -726,35 +749,50 @@ void settle_presence(channel_actor* self) {
 
 replay_page replay_for(channel_state& st, uint64_t since, const std::string& epoch,
                        const std::vector<std::string>& types) {
-  replay_page page{st.epoch, 0, {}, epoch != st.epoch};
-  if (!page.gap)
-    page.gap = for_each_after(
-        st, since, types, [&](const log_record& r) { page.payloads.push_back(r.payload); },
-        [&](cached_event& c) { page.payloads.push_back(wire::payload_of(c.live)); });
-  page.last_event_id = st.durable_id;
-  metrics::node().replays++;
-  st.space->replays++;
-  if (page.gap) metrics::node().replay_gaps++;
+  replay_page page{st.epoch, st.durable_id, {}, epoch != st.epoch, since, false};
+  if (page.gap) return page;
+  std::size_t bytes = 0;
+  auto scan = for_each_after(
+      st, since, types, [&] { return page_full(st, page.payloads.size(), bytes); },
+      [&](const log_record& r) {
+        bytes += r.payload.size();
+        page.payloads.push_back(r.payload);
+      },
+      [&](cached_event& c) {
+        page.payloads.push_back(wire::payload_of(c.live));
+        bytes += page.payloads.back().size();
+      });
+  page.gap = scan.gap;
+  page.through = scan.through;
+  page.more = !scan.done;
   return page;
 }
 
-// Queues on `m` every durable event after `since` it wants, oldest first, then
-// replay_complete. Live events after this point reach `m` later, in order, so
-// nothing is missed or repeated at the boundary.
-void replay_local(channel_state& st, const member& m, uint64_t since, bool same_epoch,
-                  const std::string& reply_id) {
+// The next page of `r` from this node's log. Live events after the last page
+// reach the member later, in order, so nothing is missed or repeated at the
+// boundary.
+void send_local_page(channel_actor* self, pending_replay& r) {
+  auto& st = self->state;
+  bool same_epoch = r.epoch.empty() || r.epoch == st.epoch;
+  r.epoch = st.epoch;
+  if (!same_epoch) {
+    r.gap = true;
+    send_page(self, r, {}, st.durable_id);
+    return;
+  }
   std::vector<frame_ptr> frames;
-  bool gap = !same_epoch;
-  if (same_epoch)
-    gap = for_each_after(
-        st, since, m.types,
-        [&](const log_record& r) { frames.push_back(wire::replayed(r.payload)); },
-        [&](cached_event& c) { frames.push_back(replay_frame(c)); });
-  frames.push_back(wire::replay_complete({st.name, st.epoch, st.durable_id}, gap, reply_id));
-  metrics::node().replays++;
-  st.space->replays++;
-  if (gap) metrics::node().replay_gaps++;
-  m.out->send_replay(std::move(frames));
+  std::size_t bytes = 0;
+  auto add = [&](frame_ptr f) {
+    bytes += f->bytes.size();
+    frames.push_back(std::move(f));
+  };
+  auto scan = for_each_after(
+      st, r.since, r.types, [&] { return page_full(st, frames.size(), bytes); },
+      [&](const log_record& rec) { add(wire::replayed(rec.payload)); },
+      [&](cached_event& c) { add(replay_frame(c)); });
+  r.gap = r.gap || scan.gap;
+  r.since = scan.through;
+  send_page(self, r, std::move(frames), scan.done ? std::optional{st.durable_id} : std::nullopt);
 }
 
 history_page history(channel_state& st, const history_query& q) {

@@ -51,15 +51,18 @@ struct handoff {
   log_position asker;
 };
 
-// A member of a follower waiting for its replay page from the primary.
+// A member's replay under way, sent in pages: the next goes once the
+// member's socket has taken the previous one, and live events skip the
+// member until the last, which ends with replay_complete.
 struct pending_replay {
   caf::actor_addr conn;
   outbound_ptr out;
   std::vector<std::string> types;
-  uint64_t since = 0;
-  std::string epoch;
+  uint64_t since = 0;    // the next page starts after this id
+  std::string epoch;     // the client's (before the first page), then the channel's
   std::string reply_id;
-  uint64_t ticket = 0;  // the request under way; 0: none (to be sent)
+  bool gap = false;      // a page missed events that are no longer retained
+  uint64_t ticket = 0;   // the page request or drain under way; 0: none (to be sent)
 };
 
 enum class channel_role { primary, follower };
@@ -124,8 +127,10 @@ struct channel_state {
   relayed_calls relays;  // requests of this node's members under way at the primary
   std::string handed_to;                 // the node this primary handed the channel to
   int64_t handed_at_ms = 0;
-  std::vector<pending_replay> replaying;   // members waiting for their replay page
   uint64_t last_ticket = 0;
+
+  // --- both ---
+  std::vector<pending_replay> replaying;  // members' replays under way
 
   cached_event* cached(uint64_t id) {
     if (recent.empty() || id < recent.front().e.event_id || id > recent.back().e.event_id)
@@ -156,6 +161,21 @@ void show_presence(channel_state& st, const user_ref& user, bool joined, int64_t
 void announce(channel_actor* self, const user_ref& user, bool joined, int64_t at_ms);
 void send_typing(channel_actor* self, const user_ref& user, bool is_typing);
 bool wants(const std::vector<std::string>& types, const event& e);
+// Replays to `m` what it missed after `since`, in pages; one at a time per
+// member (another gets rate_limited).
+void start_replay(channel_actor* self, member& m, uint64_t since, const std::string& epoch,
+                  const std::string& reply_id);
+// Sends `r` its next page (the primary) or asks the primary for it.
+void next_page(channel_actor* self, pending_replay& r);
+// Queues `frames` on `r`'s socket; the next page follows once the socket
+// has taken these. `newest` marks the last page: the channel's newest event
+// id, for the replay_complete that ends the replay.
+void send_page(channel_actor* self, pending_replay& r, std::vector<frame_ptr> frames,
+               std::optional<uint64_t> newest);
+pending_replay* find_replay(channel_state& st, uint64_t ticket);
+// How much of a replay one page holds: a quarter of the socket's bounds.
+std::size_t page_frames(const channel_state& st);
+std::size_t page_bytes(const channel_state& st);
 
 // channel_primary.cpp
 void start_primary(channel_actor* self);
@@ -179,8 +199,7 @@ void change_presence(channel_actor* self, const user_ref& user, int delta);
 void settle_presence(channel_actor* self);
 replay_page replay_for(channel_state& st, uint64_t since, const std::string& epoch,
                        const std::vector<std::string>& types);
-void replay_local(channel_state& st, const member& m, uint64_t since, bool same_epoch,
-                  const std::string& reply_id);
+void send_local_page(channel_actor* self, pending_replay& r);
 history_page history(channel_state& st, const history_query& q);
 
 // channel_follower.cpp
@@ -189,8 +208,7 @@ void follow(channel_actor* self);
 // Fans out the records after durable_id to the members not replaying.
 void deliver(channel_state& st, const std::vector<log_record>& records);
 void on_push(channel_actor* self, const std::string& epoch, std::vector<log_record>& records);
-void replay_remote(channel_actor* self, const member& m, uint64_t since, const std::string& epoch,
-                   const std::string& reply_id);
+void request_replay(channel_actor* self, pending_replay& r);
 void request_replays(channel_actor* self);
 void take_over_replays(channel_actor* self);
 void forget_replay(channel_state& st, const caf::actor_addr& conn);

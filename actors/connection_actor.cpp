@@ -24,6 +24,8 @@ struct connection_state {
   std::vector<std::pair<std::string, caf::actor>> channels;  // joined, in join order
   std::vector<wire::channel_position> positions;             // for the greeting
   int64_t opened_ms = now_ms();
+  std::size_t max_in_flight = 0;  // limits.max_requests_in_flight
+  std::size_t in_flight = 0;      // requests under way that answer the client
 };
 
 using conn_actor = counted_actor<connection_state>;
@@ -40,6 +42,27 @@ void reply_failure(conn_actor* self, const caf::error& e, const std::string& id)
   }
   log::warn("request_failed", {{"conn", self->state.args.id}, {"error", to_string(e)}});
   reply_error(self, "internal_error", "the request failed, try again", id);
+}
+
+// A client that floods reads (history, presence, subscriptions) gets at most
+// max_in_flight of them queued at its channels at once: the rest would wait
+// in the channel's mailbox ahead of every other user's request.
+bool admit_request(conn_actor* self, const std::string& id) {
+  auto& st = self->state;
+  if (st.in_flight >= st.max_in_flight) {
+    reply_error(self, "rate_limited",
+                "too many requests under way on this connection; wait for their answers", id);
+    return false;
+  }
+  ++st.in_flight;
+  return true;
+}
+
+void request_done(conn_actor* self) { --self->state.in_flight; }
+
+void request_failed(conn_actor* self, const caf::error& e, const std::string& id) {
+  request_done(self);
+  reply_failure(self, e, id);
 }
 
 void fail_connect(conn_actor* self, uint16_t code, const char* reason, const caf::error& e) {
@@ -146,14 +169,18 @@ void subscribe(conn_actor* self, caf::actor hub, const config& cfg, const wire::
     reply_error(self, "invalid_message", "already subscribed to " + c.channel, c.id);
     return;
   }
+  if (!admit_request(self, c.id)) return;
   join_request req{as_member(self), c.since, c.epoch, c.id, true};
   // Awaited: the client may act on the channel as soon as `subscribed`
   // (sent by the channel) arrives, so frames after this one wait until the
   // channel is in the list.
   self->request(hub, request_timeout, join_atom::value, c.channel, std::move(req))
       .await(
-          [=](joined& j) { self->state.channels.emplace_back(j.position.channel, j.channel); },
-          [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
+          [=](joined& j) {
+            request_done(self);
+            self->state.channels.emplace_back(j.position.channel, j.channel);
+          },
+          [=, id = c.id](caf::error& e) { request_failed(self, e, id); });
 }
 
 void unsubscribe(conn_actor* self, const wire::command& c) {
@@ -164,14 +191,16 @@ void unsubscribe(conn_actor* self, const wire::command& c) {
     reply_error(self, "not_found", "not subscribed to " + c.channel, c.id);
     return;
   }
+  if (!admit_request(self, c.id)) return;
   auto channel = it->second;
   chans.erase(it);
   self->request(channel, request_timeout, leave_atom::value, caf::actor{self})
       .then(
           [=, id = c.id](const wire::channel_position& p) {
+            request_done(self);
             self->state.args.out->send(wire::subscription(false, p, id));
           },
-          [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
+          [=, id = c.id](caf::error& e) { request_failed(self, e, id); });
 }
 
 // subscribe/unsubscribe{notification_types}: narrows what the route's
@@ -183,26 +212,30 @@ void filter(conn_actor* self, const wire::command& c) {
     return;
   }
   bool add = c.type == wire::command_type::subscribe;
-  for (auto& [name, channel] : st.channels)
+  for (auto& [name, channel] : st.channels) {
+    if (!admit_request(self, c.id)) return;
     self->request(channel, request_timeout, filter_atom::value, caf::actor{self},
                   c.notification_types, add)
         .then(
             [=, id = c.id](const wire::channel_position& p) {
+              request_done(self);
               self->state.args.out->send(wire::subscription(add, p, id));
             },
-            [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
+            [=, id = c.id](caf::error& e) { request_failed(self, e, id); });
+  }
 }
 
 void history(conn_actor* self, const wire::command& c) {
   auto* ch = target(self, c);
-  if (!ch) return;
+  if (!ch || !admit_request(self, c.id)) return;
   history_query q{std::nullopt, c.before, c.limit};
   self->request(ch->second, request_timeout, history_atom::value, q)
       .then(
           [=, name = ch->first, id = c.id](const history_page& page) {
+            request_done(self);
             self->state.args.out->send(wire::history(name, page.payloads, page.has_more, id));
           },
-          [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
+          [=, id = c.id](caf::error& e) { request_failed(self, e, id); });
 }
 
 void replay_request(conn_actor* self, const wire::command& c) {
@@ -267,13 +300,14 @@ void handle(conn_actor* self, caf::actor hub, const config& cfg, wire::command& 
       }
       break;
     case t::presence:
-      if (auto* ch = target(self, c)) {
+      if (auto* ch = target(self, c); ch && admit_request(self, c.id)) {
         self->request(ch->second, request_timeout, presence_atom::value)
             .then(
                 [=, name = ch->first, id = c.id](std::vector<wire::presence_entry>& users) {
+                  request_done(self);
                   self->state.args.out->send(wire::presence(name, users, id));
                 },
-                [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
+                [=, id = c.id](caf::error& e) { request_failed(self, e, id); });
       }
       break;
     case t::ping:
@@ -326,6 +360,7 @@ caf::behavior connection(conn_actor* self, caf::actor hub, const config* cfg,
                          connection_args args) {
   auto& st = self->state;
   st.args = std::move(args);
+  st.max_in_flight = cfg->limits.max_requests_in_flight;
   const auto& tok = st.args.token;
   st.user = user_ref{tok.user_id, tok.user_id_numeric, tok.name.empty() ? tok.user_id : tok.name,
                      tok.role};

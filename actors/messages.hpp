@@ -82,6 +82,7 @@ struct member {
   user_ref user;
   std::vector<std::string> types;  // notification filter: event types wanted (empty: all)
   bool observer = false;  // `sbctl tail`: receives events, is not present
+  bool replaying = false;  // live events skip it until its replay's last page
 };
 
 // A connection joining a channel, optionally replaying from a position.
@@ -196,12 +197,15 @@ struct follow_reply {
   std::vector<wire::presence_entry> users;
 };
 
-// Events after a position, for a member of a follower replaying.
+// Events after a position, for a member of a follower replaying: one page,
+// as much as the member's socket may queue at once.
 struct replay_page {
   std::string epoch;
   uint64_t last_event_id = 0;
   std::vector<std::string> payloads;
   bool gap = false;
+  uint64_t through = 0;  // the page covers the events up to this id
+  bool more = false;     // the next page starts after `through`
 };
 
 // The hub's children as its admin actor sees them, handed over with each
@@ -354,7 +358,8 @@ typename Inspector::result_type inspect(Inspector& f, follow_reply& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replay_page& x) {
-  return f(caf::meta::type_name("replay_page"), x.epoch, x.last_event_id, x.payloads, x.gap);
+  return f(caf::meta::type_name("replay_page"), x.epoch, x.last_event_id, x.payloads, x.gap,
+           x.through, x.more);
 }
 
 template <class Inspector>

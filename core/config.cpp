@@ -254,6 +254,7 @@ void read_config(const json& root, config& cfg) {
     r.read_positive("rate_limit_burst", l.rate_limit_burst);
     r.read_int("outbound_max_frames", l.outbound_max_frames, 1, 1 << 24);
     r.read_int("outbound_max_bytes", l.outbound_max_bytes, 1024, uint64_t{1} << 34);
+    r.read_int("max_requests_in_flight", l.max_requests_in_flight, 1, 100000);
     uint64_t grace_ms = static_cast<uint64_t>(l.slow_consumer_grace.count());
     r.read_int("slow_consumer_grace_ms", grace_ms, 0, 600000);
     l.slow_consumer_grace = std::chrono::milliseconds(grace_ms);

@@ -59,6 +59,9 @@ struct limits_config {
   std::size_t outbound_max_frames = 4096;
   std::size_t outbound_max_bytes = 4 * 1024 * 1024;
   std::chrono::milliseconds slow_consumer_grace{5000};
+  // history, presence and (un)subscribe requests one connection may have
+  // under way; more are refused with rate_limited
+  std::size_t max_requests_in_flight = 32;
 };
 
 struct auth_config {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,9 +42,11 @@ class outbound {
   // connection with 4009 and drops the frame.
   virtual void send(frame_ptr frame) = 0;
 
-  // Queues a replay: bounded by the channel's retention rather than by the
-  // queue's limits, so a client can always catch up on what is retained.
-  virtual void send_replay(std::vector<frame_ptr> frames) = 0;
+  // Queues a page of a replay within the same bounds as `send` (over them:
+  // 4009, nothing queued). `on_drained` runs once the socket has taken the
+  // page (on the socket's thread, outside any lock): a replay sends its next
+  // page then, so a client that stops reading holds one page, not its backlog.
+  virtual void send_page(std::vector<frame_ptr> frames, std::function<void()> on_drained) = 0;
 
   // Sends a close frame after what is queued, then closes the socket.
   virtual void close(uint16_t code, std::string reason) = 0;

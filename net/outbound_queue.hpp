@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <mutex>
 #include <vector>
 
@@ -33,14 +34,18 @@ class outbound_queue {
     return wake();
   }
 
-  // Queues frames past the bounds (a replay, bounded by retention instead).
-  verdict push_unbounded(std::vector<frame_ptr> frames) {
+  // Queues a page, all of it or (over a bound) none; `on_drained` is handed
+  // to the writer with the batch that takes the page.
+  verdict push_page(std::vector<frame_ptr> page, std::function<void()> on_drained) {
+    std::size_t page_bytes = 0;
+    for (auto& f : page) page_bytes += f->bytes.size();
     std::lock_guard lk(mu_);
     if (closing_) return verdict::closed;
-    for (auto& f : frames) {
-      bytes_ += f->bytes.size();
-      frames_.push_back(std::move(f));
-    }
+    if (frames_.size() + page.size() > max_frames_ || bytes_ + page_bytes > max_bytes_)
+      return verdict::overflow;
+    bytes_ += page_bytes;
+    for (auto& f : page) frames_.push_back(std::move(f));
+    if (on_drained) drained_.push_back(std::move(on_drained));
     return wake();
   }
 
@@ -62,6 +67,7 @@ class outbound_queue {
     closing_ = true;
     if (drop_pending) {
       frames_.clear();
+      drained_.clear();
       bytes_ = 0;
     }
     frames_.push_back(std::move(close_frame));
@@ -69,15 +75,17 @@ class outbound_queue {
     return wake();
   }
 
-  // Writer side: moves everything queued into `batch` (which must be empty).
+  // Writer side: moves everything queued into `batch` (which must be empty),
+  // and the pages' callbacks into `drained` (the caller runs them, unlocked).
   // Returns false, and marks the writer idle, when there is nothing to send.
-  bool take(std::vector<frame_ptr>& batch) {
+  bool take(std::vector<frame_ptr>& batch, std::vector<std::function<void()>>& drained) {
     std::lock_guard lk(mu_);
     if (frames_.empty()) {
       writing_ = false;
       return false;
     }
     batch.swap(frames_);
+    drained.swap(drained_);
     bytes_ = 0;
     return true;
   }
@@ -87,6 +95,7 @@ class outbound_queue {
     std::lock_guard lk(mu_);
     closing_ = true;
     frames_.clear();
+    drained_.clear();
     bytes_ = 0;
   }
 
@@ -116,6 +125,7 @@ class outbound_queue {
   const std::size_t max_bytes_;
   mutable std::mutex mu_;  // held only to move pointers, never across I/O
   std::vector<frame_ptr> frames_;
+  std::vector<std::function<void()>> drained_;  // of the pages in frames_
   std::size_t bytes_ = 0;
   bool started_ = false;
   bool writing_ = false;

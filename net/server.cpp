@@ -160,19 +160,165 @@ struct server::impl {
 namespace {
 
 // ---------------------------------------------------------------------------
+// What WebSocket and SSE sessions share: the bounded queue behind `outbound`
+// (a client that stops reading is closed with 4009, its pending frames
+// dropped), a heartbeat that ends a session showing no sign of life for a
+// whole interval, and the grace timer that ends a session whose close does
+// not get out.
+class queued_session : public outbound,
+                       public closable,
+                       public std::enable_shared_from_this<queued_session> {
+ public:
+  queued_session(server::impl& srv, uint64_t id, tcp::socket socket)
+      : srv_(srv), id_(id), socket_(std::move(socket)),
+        queue_(srv.cfg.limits.outbound_max_frames, srv.cfg.limits.outbound_max_bytes),
+        heartbeat_(socket_.get_executor()), deadline_(socket_.get_executor()) {}
+
+  ~queued_session() override { srv_.remove(id_); }
+
+  // --- outbound (any thread) ---
+  void start(frame_ptr greeting) override { schedule(queue_.start(std::move(greeting))); }
+
+  void send(frame_ptr frame) override { pushed(queue_.push(std::move(frame))); }
+
+  void send_page(std::vector<frame_ptr> frames, std::function<void()> on_drained) override {
+    pushed(queue_.push_page(std::move(frames), std::move(on_drained)));
+  }
+
+  void close(uint16_t code, std::string reason) override {
+    // A client that is not reading would only delay its close frame further.
+    auto v = queue_.close(close_frame(code, reason), code == 4009);
+    if (v == outbound_queue::verdict::closed) return;
+    schedule(v);
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->arm_close_timer(); });
+  }
+
+  backlog queued() const override { return queue_.queued(); }
+
+  // An SSE stream gets `event: close` (4003) too: an EventSource cannot
+  // refresh, it reconnects with a new token.
+  void expires_at(int64_t exp) override {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), exp] { self->arm_expiry(exp); });
+  }
+
+  // --- closable ---
+  void shutdown() override { close(ws::close_going_away, "server shutting down"); }
+
+ protected:
+  virtual frame_ptr close_frame(uint16_t code, const std::string& reason) const = 0;
+  // What each heartbeat sends.
+  virtual frame_ptr heartbeat_frame() const = 0;
+  // Strand: sends what take() hands out, then takes more.
+  virtual void write_batch() = 0;
+  // Strand, once: the session's own part of the teardown.
+  virtual void on_teardown() {}
+
+  void schedule(outbound_queue::verdict v) {
+    if (v == outbound_queue::verdict::start_writer)
+      asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_batch(); });
+  }
+
+  // Strand: moves what is queued into `batch`; the replays whose pages it
+  // holds may queue their next now.
+  bool take(std::vector<frame_ptr>& batch) {
+    if (!queue_.take(batch, drained_)) return false;
+    for (auto& next_page : drained_) next_page();
+    drained_.clear();
+    return true;
+  }
+
+  // `alive_` is set by what shows the client is there (WebSocket: anything it
+  // sends; SSE: the socket taking bytes); a session without any since the
+  // previous heartbeat is torn down when `watch_liveness_`.
+  void arm_heartbeat() {
+    heartbeat_.expires_after(srv_.cfg.limits.heartbeat_interval);
+    heartbeat_.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec || self->dead_) return;
+      self->on_heartbeat();
+    });
+  }
+
+  // Ends the session on the strand; safe to call more than once.
+  void teardown(const std::string& why) {
+    if (dead_) return;
+    dead_ = true;
+    queue_.kill();
+    heartbeat_.cancel();
+    deadline_.cancel();
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    log::debug("socket_closed", {{"conn", id_}, {"user", user_}, {"why", why}});
+    on_teardown();
+    if (link_) link_->closed();
+    link_.reset();
+  }
+
+  server::impl& srv_;
+  uint64_t id_;
+  tcp::socket socket_;
+  std::string user_;
+  std::unique_ptr<connection_link> link_;
+  bool watch_liveness_ = true;
+  bool alive_ = true;   // strand only
+  bool dead_ = false;   // strand only
+  outbound_queue queue_;
+
+ private:
+  void pushed(outbound_queue::verdict v) {
+    if (v == outbound_queue::verdict::overflow) {
+      log::warn("slow_consumer", {{"conn", id_}, {"user", user_}, {"queued_frames", queue_.size()}});
+      metrics::node().slow_consumer_closes++;
+      close(4009, "slow consumer");
+      return;
+    }
+    schedule(v);
+  }
+
+  void on_heartbeat() {
+    if (watch_liveness_ && !alive_) {
+      log::info("heartbeat_timeout", {{"conn", id_}, {"user", user_}});
+      teardown("no sign of life within the heartbeat interval");
+      return;
+    }
+    alive_ = false;
+    send(heartbeat_frame());
+    arm_heartbeat();
+  }
+
+  // Until the session closes, its deadline is the token's expiry; the close
+  // handshake then takes the timer over.
+  void arm_expiry(int64_t exp) {
+    if (dead_ || queue_.closing()) return;
+    deadline_.expires_after(time_until(exp));
+    deadline_.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec || self->dead_ || self->queue_.closing()) return;
+      log::info("token_expired", {{"conn", self->id_}, {"user", self->user_}});
+      self->close(4003, "token expired");
+    });
+  }
+
+  void arm_close_timer() {
+    heartbeat_.cancel();
+    deadline_.expires_after(srv_.cfg.limits.slow_consumer_grace);
+    deadline_.async_wait([self = shared_from_this()](error_code ec) {
+      if (!ec) self->teardown("close handshake timed out");
+    });
+  }
+
+  asio::steady_timer heartbeat_;
+  asio::steady_timer deadline_;  // the token's expiry, then the close handshake's deadline
+  std::vector<std::function<void()>> drained_;  // strand only
+};
+
+// ---------------------------------------------------------------------------
 // WebSocket session: our own framing over the raw socket, so that a batch of
 // queued frames leaves in one gather write.
-class ws_session final : public outbound,
-                         public closable,
-                         public std::enable_shared_from_this<ws_session> {
+class ws_session final : public queued_session {
  public:
   ws_session(server::impl& srv, uint64_t id, tcp::socket socket, std::string remote)
-      : srv_(srv), id_(id), socket_(std::move(socket)), remote_(std::move(remote)),
-        heartbeat_(socket_.get_executor()), deadline_(socket_.get_executor()),
-        reader_(srv.cfg.http.max_frame_bytes),
-        queue_(srv.cfg.limits.outbound_max_frames, srv.cfg.limits.outbound_max_bytes) {}
-
-  ~ws_session() override { srv_.remove(id_); }
+      : queued_session(srv, id, std::move(socket)), remote_(std::move(remote)),
+        reader_(srv.cfg.http.max_frame_bytes) {}
 
   // Runs on the strand right after the 101 response went out.
   void begin(const route_match& route, const request_target& target, std::string bearer,
@@ -186,6 +332,7 @@ class ws_session final : public outbound,
     path_ = target.path;
     if (route.route->kind == route_kind::health) {
       health_ = true;
+      watch_liveness_ = false;
       start(wire::heartbeat(now_ms(), "ok"));
     } else {
       authenticate(route, target, std::move(bearer));
@@ -194,44 +341,25 @@ class ws_session final : public outbound,
     process_input();
   }
 
-  // --- outbound (any thread) ---
-  void start(frame_ptr greeting) override { schedule(queue_.start(std::move(greeting))); }
+ private:
+  std::shared_ptr<ws_session> me() { return std::static_pointer_cast<ws_session>(shared_from_this()); }
 
-  void send(frame_ptr frame) override {
-    auto v = queue_.push(std::move(frame));
-    if (v == outbound_queue::verdict::overflow) {
-      log::warn("slow_consumer", {{"conn", id_}, {"user", user_}, {"queued_frames", queue_.size()}});
-      metrics::node().slow_consumer_closes++;
-      close(4009, "slow consumer");
-      return;
-    }
-    schedule(v);
-  }
-
-  void send_replay(std::vector<frame_ptr> frames) override {
-    schedule(queue_.push_unbounded(std::move(frames)));
-  }
-
-  void close(uint16_t code, std::string reason) override {
+  frame_ptr close_frame(uint16_t code, const std::string& reason) const override {
     auto f = std::make_shared<wire_frame>();
     f->bytes = ws::encode_close(code, reason);
-    // A client that is not reading would only delay its close frame further.
-    auto v = queue_.close(std::move(f), code == 4009);
-    if (v == outbound_queue::verdict::closed) return;
-    schedule(v);
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->arm_close_timer(); });
+    return f;
   }
 
-  backlog queued() const override { return queue_.queued(); }
-
-  void expires_at(int64_t exp) override {
-    asio::post(socket_.get_executor(), [self = shared_from_this(), exp] { self->arm_expiry(exp); });
+  // Health routes get a heartbeat frame; others a ping, and are closed when
+  // nothing (not even a pong) came back since the previous one.
+  frame_ptr heartbeat_frame() const override {
+    if (health_) return wire::heartbeat(now_ms(), "ok");
+    static const frame_ptr ping = control_frame(ws::opcode::ping, {});
+    return ping;
   }
 
-  // --- closable ---
-  void shutdown() override { close(ws::close_going_away, "server shutting down"); }
+  void on_teardown() override { metrics::node().connections--; }
 
- private:
   void authenticate(const route_match& route, const request_target& target, std::string bearer) {
     auto a = admit(srv_.cfg, route, target, std::move(bearer), id_, remote_);
     if (a.refusal_code) {
@@ -246,13 +374,8 @@ class ws_session final : public outbound,
     link_ = srv_.node.open(std::move(a.args));
   }
 
-  void schedule(outbound_queue::verdict v) {
-    if (v == outbound_queue::verdict::start_writer)
-      asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_batch(); });
-  }
-
-  void write_batch() {
-    if (!queue_.take(inflight_)) return;
+  void write_batch() override {
+    if (!take(inflight_)) return;
     iov_.clear();
     for (const auto& f : inflight_) {
       iov_.push_back({const_cast<char*>(f->bytes.data()), f->bytes.size()});
@@ -275,7 +398,7 @@ class ws_session final : public outbound,
       ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](error_code ec) {
+        socket_.async_wait(tcp::socket::wait_write, [self = me()](error_code ec) {
           if (ec)
             self->on_written(ec);
           else
@@ -291,9 +414,8 @@ class ws_session final : public outbound,
     }
     // Posted, as an async_write's completion would be: a writer that keeps
     // finding frames must not recurse.
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_written({}); });
+    asio::post(socket_.get_executor(), [self = me()] { self->on_written({}); });
   }
-
   void skip_written(std::size_t n) {
     while (n > 0) {
       auto& v = iov_[next_iov_];
@@ -335,7 +457,7 @@ class ws_session final : public outbound,
   // --- reading: wait for readability, then read what is there into a
   // per-thread buffer, so an idle connection holds no read buffer.
   void wait_readable() {
-    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
+    socket_.async_wait(tcp::socket::wait_read, [self = me()](error_code ec) {
       if (ec) {
         self->teardown("read failed: " + ec.message());
         return;
@@ -433,189 +555,92 @@ class ws_session final : public outbound,
     return f;
   }
 
-  // Health routes get a heartbeat frame; others a ping, and are closed when
-  // nothing (not even a pong) came back since the previous one.
-  void arm_heartbeat() {
-    heartbeat_.expires_after(srv_.cfg.limits.heartbeat_interval);
-    heartbeat_.async_wait([self = shared_from_this()](error_code ec) {
-      if (ec || self->dead_) return;
-      self->on_heartbeat();
-    });
-  }
-
-  void on_heartbeat() {
-    if (health_) {
-      send(wire::heartbeat(now_ms(), "ok"));
-    } else {
-      if (!alive_) {
-        log::info("heartbeat_timeout", {{"conn", id_}, {"user", user_}});
-        teardown("no pong within the heartbeat interval");
-        return;
-      }
-      alive_ = false;
-      static const frame_ptr ping = control_frame(ws::opcode::ping, {});
-      send(ping);
-    }
-    arm_heartbeat();
-  }
-
-  // Until the connection closes, its deadline is the token's expiry; the
-  // close handshake then takes the timer over.
-  void arm_expiry(int64_t exp) {
-    if (dead_ || queue_.closing()) return;
-    deadline_.expires_after(time_until(exp));
-    deadline_.async_wait([self = shared_from_this()](error_code ec) {
-      if (ec || self->dead_ || self->queue_.closing()) return;
-      log::info("token_expired", {{"conn", self->id_}, {"user", self->user_}});
-      self->close(4003, "token expired");
-    });
-  }
-
-  void arm_close_timer() {
-    heartbeat_.cancel();
-    deadline_.expires_after(srv_.cfg.limits.slow_consumer_grace);
-    deadline_.async_wait([self = shared_from_this()](error_code ec) {
-      if (!ec) self->teardown("close handshake timed out");
-    });
-  }
-
-  // Ends the session on the strand; safe to call more than once.
-  void teardown(const std::string& why) {
-    if (dead_) return;
-    dead_ = true;
-    metrics::node().connections--;
-    queue_.kill();
-    heartbeat_.cancel();
-    deadline_.cancel();
-    error_code ignored;
-    socket_.close(ignored);
-    log::debug("socket_closed", {{"conn", id_}, {"user", user_}, {"why", why}});
-    if (link_) link_->closed();
-    link_.reset();
-  }
-
-  server::impl& srv_;
-  uint64_t id_;
-  tcp::socket socket_;
   std::string remote_;
   std::string path_;
-  std::string user_;
-  asio::steady_timer heartbeat_;
-  asio::steady_timer deadline_;  // the token's expiry, then the close handshake's deadline
   ws::frame_reader reader_;
-  std::unique_ptr<connection_link> link_;
   bool health_ = false;
-  bool alive_ = true;
-  bool dead_ = false;         // strand only
   bool input_done_ = false;  // strand only: the peer's close came, or a protocol error
   bool close_in_batch_ = false;
   std::vector<frame_ptr> inflight_;           // strand only
   std::vector<iovec> iov_;                    // strand only: the batch's bytes not yet sent
   std::size_t next_iov_ = 0;                  // strand only
-  outbound_queue queue_;
 };
 
 // ---------------------------------------------------------------------------
 // Server-Sent Events (PROTOCOL section 7): the events of /ws/updates/ as
 // `id: user:42=17,role:cadet=0`, `event: TYPE`, `data: JSON`. The fallback
 // transport: each frame is re-read here to keep the positions, a cost the
-// WebSocket path never pays.
-class sse_session final : public outbound,
-                          public closable,
-                          public std::enable_shared_from_this<sse_session> {
+// WebSocket path never pays, on the sender's thread as it is queued. The
+// queue holds SSE text: frames without a WebSocket header.
+class sse_session final : public queued_session {
  public:
   sse_session(server::impl& srv, uint64_t id, tcp::socket socket, std::vector<std::string> channels,
               const std::map<std::string, uint64_t>& positions)
-      : srv_(srv), id_(id), socket_(std::move(socket)), heartbeat_(socket_.get_executor()),
-        expiry_(socket_.get_executor()) {
+      : queued_session(srv, id, std::move(socket)) {
     for (auto& ch : channels) {
       auto p = positions.find(ch);
       positions_.emplace_back(std::move(ch), p == positions.end() ? 0 : p->second);
     }
   }
 
-  ~sse_session() override { srv_.remove(id_); }
-
   // `cors` holds the CORS header lines for the request's origin, or nothing.
-  void begin(connection_args args, const std::string& cors) {
+  void begin(connection_args args, std::string cors) {
     srv_.add(id_, weak_from_this());
-    std::string head =
-        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-        "Connection: keep-alive\r\nX-Accel-Buffering: no\r\nServer: switchboard\r\n" +
-        cors + "\r\n" + "retry: 1000\n\n";
-    {
-      std::lock_guard lk(mu_);
-      out_ = std::move(head) + out_;
-    }
+    cors_ = std::move(cors);
+    user_ = args.token.user_id;
     args.out = shared_from_this();
     link_ = srv_.node.open(std::move(args));
     arm_heartbeat();
     wait_readable();
   }
 
+  // --- outbound (any thread): rendered in the order queued ---
   void start(frame_ptr greeting) override {
-    std::unique_lock lk(mu_);
-    started_ = true;
-    held_ = render(*greeting) + held_;
-    out_ += std::move(held_);
-    held_.clear();
-    kick(lk);
+    std::lock_guard lk(render_mu_);
+    queued_session::start(rendered(greeting));
   }
 
   void send(frame_ptr f) override {
-    std::unique_lock lk(mu_);
-    if (closing_) return;
-    auto text = render(*f);
-    auto& target = started_ ? out_ : held_;
-    if (target.size() + text.size() > srv_.cfg.limits.outbound_max_bytes) {
-      lk.unlock();
-      metrics::node().slow_consumer_closes++;
-      close(4009, "slow consumer");
-      return;
-    }
-    target += text;
-    kick(lk);
+    std::lock_guard lk(render_mu_);
+    queued_session::send(rendered(f));
   }
 
-  void send_replay(std::vector<frame_ptr> frames) override {
-    std::unique_lock lk(mu_);
-    if (closing_) return;
-    auto& target = started_ ? out_ : held_;
-    for (auto& f : frames) target += render(*f);
-    kick(lk);
-  }
-
-  void close(uint16_t code, std::string reason) override {
-    std::unique_lock lk(mu_);
-    if (closing_) return;
-    closing_ = true;
-    started_ = true;
-    nlohmann::json j = {{"code", code}, {"reason", reason}};
-    out_ += "event: close\ndata: " + j.dump() + "\n\n";
-    kick(lk);
-  }
-
-  void shutdown() override { close(ws::close_going_away, "server shutting down"); }
-
-  backlog queued() const override {
-    std::lock_guard lk(mu_);
-    return {0, out_.size() + held_.size()};
-  }
-
-  // The stream ends with `event: close` (4003) when the token expires: an
-  // EventSource cannot refresh, it reconnects with a new token.
-  void expires_at(int64_t exp) override {
-    asio::post(socket_.get_executor(), [self = shared_from_this(), exp] {
-      if (self->dead_) return;
-      self->expiry_.expires_after(time_until(exp));
-      self->expiry_.async_wait([self](error_code ec) {
-        if (!ec && !self->dead_) self->close(4003, "token expired");
-      });
-    });
+  void send_page(std::vector<frame_ptr> frames, std::function<void()> on_drained) override {
+    std::lock_guard lk(render_mu_);
+    for (auto& f : frames) f = rendered(f);
+    queued_session::send_page(std::move(frames), std::move(on_drained));
   }
 
  private:
-  // Called with mu_ held.
+  std::shared_ptr<sse_session> me() {
+    return std::static_pointer_cast<sse_session>(shared_from_this());
+  }
+
+  static frame_ptr own_line(std::string text) {
+    auto f = std::make_shared<wire_frame>();
+    f->bytes = std::move(text);
+    return f;
+  }
+
+  frame_ptr close_frame(uint16_t code, const std::string& reason) const override {
+    nlohmann::json j = {{"code", code}, {"reason", reason}};
+    return own_line("event: close\ndata: " + j.dump() + "\n\n");
+  }
+
+  frame_ptr heartbeat_frame() const override {
+    static const frame_ptr comment = own_line(": heartbeat\n\n");
+    return comment;
+  }
+
+  static bool is_close(const wire_frame& f) {
+    return f.header_size == 0 && std::string_view{f.bytes}.substr(0, 13) == "event: close\n";
+  }
+
+  // With render_mu_ held.
+  frame_ptr rendered(const frame_ptr& f) {
+    return f->header_size == 0 ? f : own_line(render(*f));
+  }
+
   std::string render(const wire_frame& f) {
     auto j = nlohmann::json::parse(f.payload(), nullptr, false);
     std::string type = j.is_object() ? j.value("type", "message") : "message";
@@ -645,88 +670,52 @@ class sse_session final : public outbound,
     return null;
   }
 
-  void kick(std::unique_lock<std::mutex>& lk) {
-    if (!started_ || writing_ || out_.empty()) return;
-    writing_ = true;
-    lk.unlock();
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write(); });
-  }
-
-  void write() {
-    bool last;
-    {
-      std::lock_guard lk(mu_);
-      if (out_.empty() || dead_) {
-        writing_ = false;
-        return;
-      }
-      inflight_.swap(out_);
-      last = closing_;
+  void write_batch() override {
+    std::vector<frame_ptr> batch;
+    if (dead_ || !take(batch)) return;
+    if (!head_sent_) {
+      head_sent_ = true;
+      inflight_ =
+          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+          "Connection: keep-alive\r\nX-Accel-Buffering: no\r\nServer: switchboard\r\n" +
+          cors_ + "\r\nretry: 1000\n\n";
     }
-    asio::async_write(socket_, asio::buffer(inflight_),
-                      [self = shared_from_this(), last](error_code ec, std::size_t) {
-                        self->inflight_.clear();
-                        if (ec || last) return self->teardown();
-                        self->write();
-                      });
+    for (auto& f : batch) {
+      inflight_ += f->bytes;
+      close_in_batch_ = close_in_batch_ || is_close(*f);
+    }
+    written_ = 0;
+    write_more();
   }
 
-  void arm_heartbeat() {
-    heartbeat_.expires_after(srv_.cfg.limits.heartbeat_interval);
-    heartbeat_.async_wait([self = shared_from_this()](error_code ec) {
-      if (ec || self->dead_) return;
-      {
-        std::unique_lock lk(self->mu_);
-        if (!self->closing_) {
-          self->out_ += ": heartbeat\n\n";
-          self->kick(lk);
-        }
-      }
-      self->arm_heartbeat();
-    });
+  // In pieces, so that each piece the socket takes counts as a sign of life.
+  void write_more() {
+    socket_.async_write_some(asio::buffer(inflight_.data() + written_, inflight_.size() - written_),
+                             [self = me()](error_code ec, std::size_t n) {
+                               if (ec) return self->teardown("write failed: " + ec.message());
+                               self->alive_ = true;
+                               self->written_ += n;
+                               if (self->written_ < self->inflight_.size()) return self->write_more();
+                               self->inflight_.clear();
+                               if (self->close_in_batch_) return self->teardown("closed");
+                               self->write_batch();
+                             });
   }
 
   // An EventSource sends nothing after its request: readable means closed.
   void wait_readable() {
-    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code) {
-      self->teardown();
-    });
+    socket_.async_wait(tcp::socket::wait_read,
+                       [self = me()](error_code) { self->teardown("peer closed"); });
   }
 
-  void teardown() {
-    if (dead_) return;
-    dead_ = true;
-    {
-      std::lock_guard lk(mu_);
-      closing_ = true;
-      out_.clear();
-      held_.clear();
-    }
-    heartbeat_.cancel();
-    expiry_.cancel();
-    error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
-    if (link_) link_->closed();
-    link_.reset();
-  }
-
-  server::impl& srv_;
-  uint64_t id_;
-  tcp::socket socket_;
-  asio::steady_timer heartbeat_;
-  asio::steady_timer expiry_;
-  std::unique_ptr<connection_link> link_;
-  bool dead_ = false;     // strand only
-  std::string inflight_;  // strand only
-
-  mutable std::mutex mu_;  // guards the fields below
-  std::vector<std::pair<std::string, uint64_t>> positions_;
-  std::string out_;   // ready to write
-  std::string held_;  // queued before the greeting
-  bool started_ = false;
-  bool writing_ = false;
-  bool closing_ = false;
+  std::mutex render_mu_;
+  std::vector<std::pair<std::string, uint64_t>> positions_;  // guarded by render_mu_
+  // Strand only.
+  std::string cors_;
+  std::string inflight_;
+  std::size_t written_ = 0;
+  bool head_sent_ = false;
+  bool close_in_batch_ = false;
 };
 
 // ---------------------------------------------------------------------------

@@ -213,3 +213,13 @@ TEST_CASE("config: admin listener") {
           "config: admin.port must be given when http.port is above 65435");
   }
 }
+
+TEST_CASE("config: requests in flight per connection") {
+  CHECK(load_config("", {"auth.jwt_secret=s"}, no_env).limits.max_requests_in_flight == 32);
+  CHECK(load_config("", {"auth.jwt_secret=s", "limits.max_requests_in_flight=4"}, no_env)
+            .limits.max_requests_in_flight == 4);
+  CHECK(error_of("", {"auth.jwt_secret=s", "limits.max_requests_in_flight=0"})
+            .find("limits.max_requests_in_flight") != std::string::npos);
+  CHECK(error_of("", {"auth.jwt_secret=s", "limits.max_requests_in_flight=\"8\""})
+            .find("limits.max_requests_in_flight") != std::string::npos);
+}
