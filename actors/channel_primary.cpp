@@ -405,7 +405,7 @@ void sync_with_peers(channel_actor* self) {
 // A replay's events after `since`, oldest first, as log records (`on_record`)
 // or cached events (`on_cached`); returns whether some were no longer retained.
 template <class OnRecord, class OnCached>
-bool for_each_after(channel_state& st, uint64_t since, const std::vector<std::string>& types,
+bool for_each_after(channel_state& st, uint64_t since, const type_filter& types,
                     OnRecord on_record, OnCached on_cached) {
   bool gap = false;
   expire_cache(st, now_ms());
@@ -708,6 +708,7 @@ void change_presence(channel_actor* self, const user_ref& user, int delta) {
   if (p.connections > 0 && !told) announce(self, user, true, now_ms());
   if (p.connections == 0) {
     st.presence.erase(user.id);
+    st.typing.forget(user.id);
     if (told) announce(self, user, false, now_ms());
   }
 }
@@ -725,7 +726,7 @@ void settle_presence(channel_actor* self) {
 }
 
 replay_page replay_for(channel_state& st, uint64_t since, const std::string& epoch,
-                       const std::vector<std::string>& types) {
+                       const type_filter& types) {
   replay_page page{st.epoch, 0, {}, epoch != st.epoch};
   if (!page.gap)
     page.gap = for_each_after(

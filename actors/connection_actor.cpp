@@ -1,6 +1,7 @@
 #include "actors/connection_actor.hpp"
 
 #include <chrono>
+#include <unordered_set>
 
 #include "actors/counted_actor.hpp"
 #include "actors/messages.hpp"
@@ -22,6 +23,8 @@ struct connection_state {
   caf::actor user_actor;
   std::vector<std::pair<std::string, caf::actor>> channels;  // joined, in join order
   std::vector<wire::channel_position> positions;             // for the greeting
+  std::unordered_set<std::string> subscribed;  // joined with `subscribe`: each holds a user slot
+  type_filter notification_types;              // this connection's, as the channels hold it
   int64_t opened_ms = now_ms();
 };
 
@@ -145,13 +148,33 @@ void subscribe(conn_actor* self, caf::actor hub, const config& cfg, const wire::
     reply_error(self, "invalid_message", "already subscribed to " + c.channel, c.id);
     return;
   }
-  join_request req{as_member(self), c.since, c.epoch, c.id, true};
+  auto most = cfg.limits.max_channels_per_connection;
+  if (st.subscribed.size() >= most) {
+    reply_error(self, "limit_exceeded",
+                "this connection is subscribed to " + std::to_string(most) +
+                    " channels, the most allowed",
+                c.id);
+    return;
+  }
   // Awaited: the client may act on the channel as soon as `subscribed`
   // (sent by the channel) arrives, so frames after this one wait until the
   // channel is in the list.
-  self->request(hub, request_timeout, join_atom::value, c.channel, std::move(req))
+  self->request(st.user_actor, request_timeout, slot_atom::value, join_atom::value, caf::actor{self})
       .await(
-          [=](joined& j) { self->state.channels.emplace_back(j.position.channel, j.channel); },
+          [=](bool) {
+            join_request req{as_member(self), c.since, c.epoch, c.id, true};
+            self->request(hub, request_timeout, join_atom::value, c.channel, std::move(req))
+                .await(
+                    [=](joined& j) {
+                      self->state.channels.emplace_back(j.position.channel, j.channel);
+                      self->state.subscribed.insert(j.position.channel);
+                    },
+                    [=, id = c.id](caf::error& e) {
+                      self->send(self->state.user_actor, slot_atom::value, leave_atom::value,
+                                 caf::actor{self});
+                      reply_failure(self, e, id);
+                    });
+          },
           [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
 }
 
@@ -164,6 +187,8 @@ void unsubscribe(conn_actor* self, const wire::command& c) {
     return;
   }
   auto channel = it->second;
+  if (self->state.subscribed.erase(it->first))
+    self->send(self->state.user_actor, slot_atom::value, leave_atom::value, caf::actor{self});
   chans.erase(it);
   self->request(channel, request_timeout, leave_atom::value, caf::actor{self})
       .then(
@@ -173,14 +198,39 @@ void unsubscribe(conn_actor* self, const wire::command& c) {
           [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
 }
 
+// The connection's filter after `c`, or nothing when it would hold more
+// types than allowed (the channels keep each member's filter; this copy
+// only bounds it).
+std::optional<type_filter> next_filter(const type_filter& now, const wire::command& c,
+                                       std::size_t most) {
+  auto next = now;
+  for (const auto& t : c.notification_types) {
+    if (c.type == wire::command_type::subscribe)
+      next.insert(t);
+    else
+      next.erase(t);
+  }
+  if (next.size() > most) return std::nullopt;
+  return next;
+}
+
 // subscribe/unsubscribe{notification_types}: narrows what the route's
 // channels deliver to this connection.
-void filter(conn_actor* self, const wire::command& c) {
+void filter(conn_actor* self, const config& cfg, const wire::command& c) {
   auto& st = self->state;
   if (!st.args.notification_filter) {
     reply_error(self, "forbidden", "notification filters are only for /ws/notifications/", c.id);
     return;
   }
+  auto most = cfg.limits.max_notification_types;
+  auto next = next_filter(st.notification_types, c, most);
+  if (!next) {
+    reply_error(self, "limit_exceeded",
+                "a connection may filter on at most " + std::to_string(most) + " notification types",
+                c.id);
+    return;
+  }
+  st.notification_types = std::move(*next);
   bool add = c.type == wire::command_type::subscribe;
   for (auto& [name, channel] : st.channels)
     self->request(channel, request_timeout, filter_atom::value, caf::actor{self},
@@ -218,7 +268,19 @@ void replay_request(conn_actor* self, const wire::command& c) {
   }
 }
 
-void handle(conn_actor* self, caf::actor hub, const config& cfg, wire::command& c) {
+void typing(conn_actor* self, const config& cfg, const wire::command& c) {
+  auto* ch = target(self, c);
+  if (!ch) return;
+  auto& st = self->state;
+  if (!may_publish(cfg, st.args.token, ch->first)) {
+    reply_error(self, "forbidden", "clients cannot send typing to " + ch->first, c.id);
+    return;
+  }
+  self->send(ch->second, typing_atom::value, st.user, c.is_typing);
+  if (!c.id.empty()) st.args.out->send(wire::ack(c.id));
+}
+
+void dispatch(conn_actor* self, caf::actor hub, const config& cfg, wire::command& c) {
   using t = wire::command_type;
   auto& out = self->state.args.out;
   switch (c.type) {
@@ -229,10 +291,7 @@ void handle(conn_actor* self, caf::actor hub, const config& cfg, wire::command& 
       publish(self, cfg, c);
       break;
     case t::typing:
-      if (auto* ch = target(self, c)) {
-        self->send(ch->second, typing_atom::value, self->state.user, c.is_typing);
-        if (!c.id.empty()) out->send(wire::ack(c.id));
-      }
+      typing(self, cfg, c);
       break;
     case t::presence:
       if (auto* ch = target(self, c)) {
@@ -250,7 +309,7 @@ void handle(conn_actor* self, caf::actor hub, const config& cfg, wire::command& 
     case t::subscribe:
     case t::unsubscribe:
       if (!c.notification_types.empty()) {
-        filter(self, c);
+        filter(self, cfg, c);
       } else if (c.type == t::subscribe) {
         subscribe(self, hub, cfg, c);
       } else {
@@ -264,6 +323,26 @@ void handle(conn_actor* self, caf::actor hub, const config& cfg, wire::command& 
       replay_request(self, c);
       break;
   }
+}
+
+// Frames that signal or read rather than store: each takes a token from the
+// user's request bucket (not the stored events' one) first.
+bool is_request(wire::command_type type) {
+  using t = wire::command_type;
+  return type == t::typing || type == t::presence || type == t::history ||
+         type == t::replay_request || type == t::subscribe;
+}
+
+void handle(conn_actor* self, caf::actor hub, const config* cfg, wire::command& c) {
+  if (!is_request(c.type)) {
+    dispatch(self, hub, *cfg, c);
+    return;
+  }
+  // Awaited, so that frames keep their order.
+  auto id = c.id;
+  self->request(self->state.user_actor, request_timeout, allow_atom::value)
+      .await([=, c = std::move(c)](bool) mutable { dispatch(self, hub, *cfg, c); },
+             [=](caf::error& e) { reply_failure(self, e, id); });
 }
 
 connection_stats stats_of(const connection_state& st) {
@@ -310,7 +389,7 @@ caf::behavior connection(conn_actor* self, caf::actor hub, const config* cfg,
               fail_connect(self, 4000, "internal error while connecting", e);
           });
   return {
-      [=](wire::command& c) { handle(self, hub, *cfg, c); },
+      [=](wire::command& c) { handle(self, hub, cfg, c); },
       [=](kick_atom, uint16_t code) {
         log::info("conn_kicked", {{"conn", self->state.args.id}, {"user", self->state.user.id},
                                   {"code", code}});

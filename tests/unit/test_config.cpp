@@ -161,3 +161,32 @@ TEST_CASE("config: admin listener") {
           "config: admin.port must be given when http.port is above 65435");
   }
 }
+
+TEST_CASE("config: connection, subscription and request limits") {
+  auto cfg = load_config("", {"auth.jwt_secret=s"}, no_env);
+  CHECK(cfg.limits.max_connections == 50000);
+  CHECK(cfg.limits.max_channels_per_connection == 100);
+  CHECK(cfg.limits.max_channels_per_user == 1000);
+  CHECK(cfg.limits.request_rate_per_second == 20);
+  CHECK(cfg.limits.request_rate_burst == 100);
+  CHECK(cfg.limits.max_notification_types == 100);
+  cfg = load_config("", {"auth.jwt_secret=s", "limits.max_connections=3",
+                         "limits.max_channels_per_connection=5", "limits.max_channels_per_user=7",
+                         "limits.request_rate_limit=0.5", "limits.request_rate_limit_burst=4",
+                         "limits.max_notification_types=2"},
+                    no_env);
+  CHECK(cfg.limits.max_connections == 3);
+  CHECK(cfg.limits.max_channels_per_connection == 5);
+  CHECK(cfg.limits.max_channels_per_user == 7);
+  CHECK(cfg.limits.request_rate_per_second == 0.5);
+  CHECK(cfg.limits.request_rate_burst == 4);
+  CHECK(cfg.limits.max_notification_types == 2);
+  for (const char* bad : {"limits.max_connections=0", "limits.max_channels_per_connection=0",
+                          "limits.max_channels_per_user=-1", "limits.request_rate_limit=0",
+                          "limits.request_rate_limit_burst=0.5", "limits.max_notification_types=0"}) {
+    std::string key{bad};
+    key = key.substr(0, key.find('='));
+    CAPTURE(bad);
+    CHECK(error_of("", {"auth.jwt_secret=s", bad}).rfind("config: " + key + " ", 0) == 0);
+  }
+}
