@@ -7,6 +7,7 @@
 #include "actors/messages.hpp"
 #include "core/access.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 #include "core/time.hpp"
 
 namespace sb {
@@ -21,6 +22,7 @@ struct connection_state {
   connection_args args;
   user_ref user;
   caf::actor user_actor;
+  request_bucket_ptr requests;  // the user's, shared by their connections here
   std::vector<std::pair<std::string, caf::actor>> channels;  // joined, in join order
   std::vector<wire::channel_position> positions;             // for the greeting
   std::unordered_set<std::string> subscribed;  // joined with `subscribe`: each holds a user slot
@@ -333,16 +335,13 @@ bool is_request(wire::command_type type) {
          type == t::replay_request || type == t::subscribe;
 }
 
-void handle(conn_actor* self, caf::actor hub, const config* cfg, wire::command& c) {
-  if (!is_request(c.type)) {
-    dispatch(self, hub, *cfg, c);
+void handle(conn_actor* self, caf::actor hub, const config& cfg, wire::command& c) {
+  if (is_request(c.type) && !self->state.requests->try_take()) {
+    metrics::node().rate_limited++;
+    reply_failure(self, make_error(sb_error::requests_limited), c.id);
     return;
   }
-  // Awaited, so that frames keep their order.
-  auto id = c.id;
-  self->request(self->state.user_actor, request_timeout, allow_atom::value)
-      .await([=, c = std::move(c)](bool) mutable { dispatch(self, hub, *cfg, c); },
-             [=](caf::error& e) { reply_failure(self, e, id); });
+  dispatch(self, hub, cfg, c);
 }
 
 connection_stats stats_of(const connection_state& st) {
@@ -378,8 +377,9 @@ caf::behavior connection(conn_actor* self, caf::actor hub, const config* cfg,
   self->attach_functor([out = st.args.out] { out->close(1001, "server shutting down"); });
   self->request(hub, request_timeout, connect_atom::value, st.user.id, caf::actor{self})
       .await(
-          [=](const caf::actor& user_actor) {
+          [=](const caf::actor& user_actor, const request_bucket_ptr& requests) {
             self->state.user_actor = user_actor;
+            self->state.requests = requests;
             join_from(self, hub, cfg, 0);
           },
           [=](caf::error& e) {
@@ -389,7 +389,7 @@ caf::behavior connection(conn_actor* self, caf::actor hub, const config* cfg,
               fail_connect(self, 4000, "internal error while connecting", e);
           });
   return {
-      [=](wire::command& c) { handle(self, hub, cfg, c); },
+      [=](wire::command& c) { handle(self, hub, *cfg, c); },
       [=](kick_atom, uint16_t code) {
         log::info("conn_kicked", {{"conn", self->state.args.id}, {"user", self->state.user.id},
                                   {"code", code}});

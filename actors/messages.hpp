@@ -4,7 +4,7 @@
 //   connection_actor --connect--> hub --register--> user_actor    (limit: 4008)
 //   connection_actor --join-----> hub --join------> channel_actor (presence, replay)
 //   connection_actor --publish--> user_actor (rate limit) --publish--> channel_actor
-//   connection_actor --allow (request bucket) / slot (channels per user)--> user_actor
+//   connection_actor --slot (channels per user)--> user_actor
 //   connection_actor --typing/presence/leave/replay/history/filter--> channel_actor
 //   server API (node) --api_job--> bridge --publish/history/presence--> hub --> channel_actor
 //   channel_actor --append--> event log (writer thread) --appended--> channel_actor
@@ -38,6 +38,7 @@
 #include "actors/admin_report.hpp"
 #include "cluster/ownership.hpp"
 #include "core/event.hpp"
+#include "core/request_bucket.hpp"
 #include "net/outbound.hpp"
 #include "net/wire.hpp"
 #include "storage/event_log.hpp"
@@ -76,7 +77,6 @@ using count_atom = caf::atom_constant<caf::atom("count")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using info_atom = caf::atom_constant<caf::atom("info")>;
 using admin_atom = caf::atom_constant<caf::atom("admin")>;  // the admin interface (sbctl)
-using allow_atom = caf::atom_constant<caf::atom("allow")>;  // a request from the user's bucket
 using slot_atom = caf::atom_constant<caf::atom("slot")>;    // a subscription of the user's
 
 // A notification filter: the event types a connection wants (empty: all).
@@ -431,6 +431,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::member)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::join_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::joined)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::view_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::request_bucket_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::hub_snapshot)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::user_answer)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::wire::command)

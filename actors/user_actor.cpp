@@ -32,7 +32,7 @@ struct user_state {
   std::string counted_by;  // the node that holds this node's count (owner)
   std::map<std::string, remote_count> remote;  // on the owner: other nodes' counts
   rate_limiter bucket{1, 1};
-  rate_limiter requests{1, 1};  // typing, presence, history, replay, subscribe
+  request_bucket_ptr requests;  // shared with the user's connection actors
   // Channels each connection here joined with `subscribe`, and their sum.
   std::unordered_map<caf::actor_id, std::size_t> slots;
   std::size_t slots_taken = 0;
@@ -89,7 +89,9 @@ void accept(user_actor* self, const caf::actor& conn) {
   self->monitor(conn);
 }
 
-caf::result<caf::actor> register_connection(user_actor* self, const caf::actor& conn) {
+// A connection's answer: this actor, and the user's request bucket.
+caf::result<caf::actor, request_bucket_ptr> register_connection(user_actor* self,
+                                                                const caf::actor& conn) {
   auto& st = self->state;
   ++st.registrations;
   auto limit = st.cfg->limits.max_connections_per_user;
@@ -100,12 +102,12 @@ caf::result<caf::actor> register_connection(user_actor* self, const caf::actor& 
       return over_limit(self);
     }
     accept(self, conn);
-    return caf::actor{self};
+    return {caf::actor{self}, st.requests};
   }
   // Another node counts this user: ask it for one more.
   st.counted_by = owner->id;
   ++st.claiming;
-  auto rp = self->make_response_promise<caf::actor>();
+  auto rp = self->make_response_promise<caf::actor, request_bucket_ptr>();
   auto wanted = static_cast<uint32_t>(st.connections.size()) + st.claiming;
   self->request(owner->hub, st.cfg->cluster.dead_after, claim_atom::value, st.id,
                 st.cfg->node_id, caf::actor{self}, wanted)
@@ -118,7 +120,7 @@ caf::result<caf::actor> register_connection(user_actor* self, const caf::actor& 
               return;
             }
             accept(self, conn);
-            rp.deliver(caf::actor{self});
+            rp.deliver(caf::actor{self}, self->state.requests);
           },
           [=](caf::error& e) mutable {
             // The counting node is unreachable: count locally rather than
@@ -126,7 +128,7 @@ caf::result<caf::actor> register_connection(user_actor* self, const caf::actor& 
             log::warn("claim_failed", {{"user", self->state.id}, {"why", to_string(e)}});
             --self->state.claiming;
             accept(self, conn);
-            rp.deliver(caf::actor{self});
+            rp.deliver(caf::actor{self}, self->state.requests);
           });
   return rp;
 }
@@ -155,7 +157,7 @@ bool claim(user_actor* self, const std::string& node, const caf::actor& who, uin
 
 caf::result<bool> take_slot(user_state& st, const caf::actor& conn) {
   if (st.slots_taken >= st.cfg->limits.max_channels_per_user) {
-    log::info("channel_limit", {{"user", st.id}, {"limit", st.cfg->limits.max_channels_per_user}});
+    log::debug("channel_limit", {{"user", st.id}, {"limit", st.cfg->limits.max_channels_per_user}});
     return make_error(sb_error::too_many_channels);
   }
   ++st.slots[conn.id()];
@@ -187,7 +189,7 @@ std::vector<admin_field> dump(user_state& st) {
           {"counted_by", st.counted_by.empty() ? st.cfg->node_id : st.counted_by},
           {"remote_counts", remote},
           {"rate_limit_tokens", std::to_string(st.bucket.tokens())},
-          {"request_tokens", std::to_string(st.requests.tokens())},
+          {"request_tokens", std::to_string(st.requests->tokens())},
           {"subscriptions", std::to_string(st.slots_taken)},
           {"registrations", std::to_string(st.registrations)}};
 }
@@ -200,7 +202,8 @@ caf::behavior user(user_actor* self, caf::actor hub, std::string id, const confi
   st.hub = std::move(hub);
   st.view = std::move(view);
   st.bucket = rate_limiter{cfg->limits.rate_limit_per_second, cfg->limits.rate_limit_burst};
-  st.requests = rate_limiter{cfg->limits.request_rate_per_second, cfg->limits.request_rate_burst};
+  st.requests = std::make_shared<request_bucket>(cfg->limits.request_rate_per_second,
+                                                 cfg->limits.request_rate_burst);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     auto& conns = st.connections;
@@ -240,14 +243,6 @@ caf::behavior user(user_actor* self, caf::actor hub, std::string id, const confi
           return make_error(sb_error::rate_limited);
         }
         return self->delegate(channel, publish_atom::value, std::move(d));
-      },
-      [=](allow_atom) -> caf::result<bool> {
-        if (!self->state.requests.try_take()) {
-          log::debug("requests_limited", {{"user", self->state.id}});
-          metrics::node().rate_limited++;
-          return make_error(sb_error::requests_limited);
-        }
-        return true;
       },
       [=](slot_atom, join_atom, const caf::actor& conn) { return take_slot(self->state, conn); },
       [=](slot_atom, leave_atom, const caf::actor& conn) { free_slots(self->state, conn.id(), 1); },
