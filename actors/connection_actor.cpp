@@ -113,14 +113,23 @@ const std::pair<std::string, caf::actor>* target(conn_actor* self, const wire::c
   return nullptr;
 }
 
-void publish(conn_actor* self, const config& cfg, wire::command& c) {
+// The channel a stored-event or typing frame acts on, if this user may
+// publish there (typing on a read-only channel would show the user's name to
+// every subscriber).
+const std::pair<std::string, caf::actor>* publish_target(conn_actor* self, const config& cfg,
+                                                          const wire::command& c) {
   auto* ch = target(self, c);
+  if (ch && !may_publish(cfg, self->state.args.token, ch->first)) {
+    reply_error(self, "forbidden", "clients cannot publish to " + ch->first, c.id);
+    return nullptr;
+  }
+  return ch;
+}
+
+void publish(conn_actor* self, const config& cfg, wire::command& c) {
+  auto* ch = publish_target(self, cfg, c);
   if (!ch) return;
   auto& st = self->state;
-  if (!may_publish(cfg, st.args.token, ch->first)) {
-    reply_error(self, "forbidden", "clients cannot publish to " + ch->first, c.id);
-    return;
-  }
   auto limit = cfg.namespace_of(ch->first).max_message_length;
   if (c.type == wire::command_type::message && c.content_length > limit) {
     reply_error(self, "invalid_message",
@@ -271,13 +280,9 @@ void replay_request(conn_actor* self, const wire::command& c) {
 }
 
 void typing(conn_actor* self, const config& cfg, const wire::command& c) {
-  auto* ch = target(self, c);
+  auto* ch = publish_target(self, cfg, c);
   if (!ch) return;
   auto& st = self->state;
-  if (!may_publish(cfg, st.args.token, ch->first)) {
-    reply_error(self, "forbidden", "clients cannot send typing to " + ch->first, c.id);
-    return;
-  }
   self->send(ch->second, typing_atom::value, st.user, c.is_typing);
   if (!c.id.empty()) st.args.out->send(wire::ack(c.id));
 }

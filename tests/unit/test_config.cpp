@@ -1,5 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <functional>
+#include <vector>
+
 #include "core/config.hpp"
 
 using sb::config_error;
@@ -163,30 +166,33 @@ TEST_CASE("config: admin listener") {
 }
 
 TEST_CASE("config: connection, subscription and request limits") {
-  auto cfg = load_config("", {"auth.jwt_secret=s"}, no_env);
-  CHECK(cfg.limits.max_connections == 50000);
-  CHECK(cfg.limits.max_channels_per_connection == 100);
-  CHECK(cfg.limits.max_channels_per_user == 1000);
-  CHECK(cfg.limits.request_rate_per_second == 20);
-  CHECK(cfg.limits.request_rate_burst == 100);
-  CHECK(cfg.limits.max_notification_types == 100);
-  cfg = load_config("", {"auth.jwt_secret=s", "limits.max_connections=3",
-                         "limits.max_channels_per_connection=5", "limits.max_channels_per_user=7",
-                         "limits.request_rate_limit=0.5", "limits.request_rate_limit_burst=4",
-                         "limits.max_notification_types=2"},
-                    no_env);
-  CHECK(cfg.limits.max_connections == 3);
-  CHECK(cfg.limits.max_channels_per_connection == 5);
-  CHECK(cfg.limits.max_channels_per_user == 7);
-  CHECK(cfg.limits.request_rate_per_second == 0.5);
-  CHECK(cfg.limits.request_rate_burst == 4);
-  CHECK(cfg.limits.max_notification_types == 2);
-  for (const char* bad : {"limits.max_connections=0", "limits.max_channels_per_connection=0",
-                          "limits.max_channels_per_user=-1", "limits.request_rate_limit=0",
-                          "limits.request_rate_limit_burst=0.5", "limits.max_notification_types=0"}) {
-    std::string key{bad};
-    key = key.substr(0, key.find('='));
-    CAPTURE(bad);
-    CHECK(error_of("", {"auth.jwt_secret=s", bad}).rfind("config: " + key + " ", 0) == 0);
+  struct limit_key {
+    const char* key;
+    double fallback;  // the default
+    const char* value;
+    double set;       // as `value` reads
+    const char* bad;
+    std::function<double(const sb::limits_config&)> get;
+  };
+  const std::vector<limit_key> keys{
+      {"max_connections", 50000, "3", 3, "0",
+       [](const sb::limits_config& l) { return double(l.max_connections); }},
+      {"max_channels_per_connection", 100, "5", 5, "0",
+       [](const sb::limits_config& l) { return double(l.max_channels_per_connection); }},
+      {"max_channels_per_user", 1000, "7", 7, "-1",
+       [](const sb::limits_config& l) { return double(l.max_channels_per_user); }},
+      {"request_rate_limit", 20, "0.5", 0.5, "0",
+       [](const sb::limits_config& l) { return l.request_rate_per_second; }},
+      {"request_rate_limit_burst", 100, "4", 4, "0.5",
+       [](const sb::limits_config& l) { return l.request_rate_burst; }},
+      {"max_notification_types", 100, "2", 2, "0",
+       [](const sb::limits_config& l) { return double(l.max_notification_types); }},
+  };
+  for (const auto& k : keys) {
+    std::string name = std::string("limits.") + k.key;
+    CAPTURE(name);
+    CHECK(k.get(load_config("", {"auth.jwt_secret=s"}, no_env).limits) == k.fallback);
+    CHECK(k.get(load_config("", {"auth.jwt_secret=s", name + "=" + k.value}, no_env).limits) == k.set);
+    CHECK(error_of("", {"auth.jwt_secret=s", name + "=" + k.bad}).rfind("config: " + name + " ", 0) == 0);
   }
 }
