@@ -156,6 +156,10 @@ bool claim(user_actor* self, const std::string& node, const caf::actor& who, uin
 }
 
 caf::result<bool> take_slot(user_state& st, const caf::actor& conn) {
+  // A connection that closed meanwhile would keep its slot: nothing frees it.
+  if (std::none_of(st.connections.begin(), st.connections.end(),
+                   [&](const caf::actor& c) { return c == conn; }))
+    return make_error(sb_error::not_found);
   if (st.slots_taken >= st.cfg->limits.max_channels_per_user) {
     log::debug("channel_limit", {{"user", st.id}, {"limit", st.cfg->limits.max_channels_per_user}});
     return make_error(sb_error::too_many_channels);

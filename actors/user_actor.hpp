@@ -1,9 +1,9 @@
 // One actor per connected user on this node: it owns the user's connections,
 // the per-user rate limit on stored events, the user's request bucket (which
 // its connections share) and the count of channels they subscribed to. The
-// connection limit is
-// cluster-wide: one node (by rendezvous hashing on the user id) counts the
-// user's connections on every node, and the others claim room from it.
+// connection limit is cluster-wide: one node (by rendezvous hashing on the
+// user id) counts the user's connections on every node, and the others claim
+// room from it.
 //
 //   (register_atom, conn)              -> (caf::actor (itself), request_bucket_ptr) | too_many_connections
 //   (slot_atom, join_atom, conn)       -> bool: one more channel for conn | too_many_channels
