@@ -416,10 +416,6 @@ void channel(channel_actor* self, caf::actor hub, caf::actor replica, std::strin
 
 }  // namespace
 
-bool wants(const type_filter& types, const event& e) {
-  return types.empty() || types.find(event_type(e.body)) != types.end();
-}
-
 // A channel without members lingers a while before it offers to stop: a
 // channel that backends publish to, or that clients leave and rejoin, would
 // otherwise be reopened from the log for every event.

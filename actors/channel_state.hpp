@@ -157,7 +157,6 @@ void show_presence(channel_state& st, const user_ref& user, bool joined, int64_t
 // The primary's side: the same, and to every follower.
 void announce(channel_actor* self, const user_ref& user, bool joined, int64_t at_ms);
 void send_typing(channel_actor* self, const user_ref& user, bool is_typing);
-bool wants(const type_filter& types, const event& e);
 
 // channel_primary.cpp
 void start_primary(channel_actor* self);

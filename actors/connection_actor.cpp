@@ -209,22 +209,6 @@ void unsubscribe(conn_actor* self, const wire::command& c) {
           [=, id = c.id](caf::error& e) { reply_failure(self, e, id); });
 }
 
-// The connection's filter after `c`, or nothing when it would hold more
-// types than allowed (the channels keep each member's filter; this copy
-// only bounds it).
-std::optional<type_filter> next_filter(const type_filter& now, const wire::command& c,
-                                       std::size_t most) {
-  auto next = now;
-  for (const auto& t : c.notification_types) {
-    if (c.type == wire::command_type::subscribe)
-      next.insert(t);
-    else
-      next.erase(t);
-  }
-  if (next.size() > most) return std::nullopt;
-  return next;
-}
-
 // subscribe/unsubscribe{notification_types}: narrows what the route's
 // channels deliver to this connection.
 void filter(conn_actor* self, const config& cfg, const wire::command& c) {
@@ -233,8 +217,10 @@ void filter(conn_actor* self, const config& cfg, const wire::command& c) {
     reply_error(self, "forbidden", "notification filters are only for /ws/notifications/", c.id);
     return;
   }
+  // The channels keep each member's filter; this copy bounds it.
+  bool add = c.type == wire::command_type::subscribe;
   auto most = cfg.limits.max_notification_types;
-  auto next = next_filter(st.notification_types, c, most);
+  auto next = changed_filter(st.notification_types, c.notification_types, add, most);
   if (!next) {
     reply_error(self, "limit_exceeded",
                 "a connection may filter on at most " + std::to_string(most) + " notification types",
@@ -242,7 +228,6 @@ void filter(conn_actor* self, const config& cfg, const wire::command& c) {
     return;
   }
   st.notification_types = std::move(*next);
-  bool add = c.type == wire::command_type::subscribe;
   for (auto& [name, channel] : st.channels)
     self->request(channel, request_timeout, filter_atom::value, caf::actor{self},
                   c.notification_types, add)

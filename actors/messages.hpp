@@ -31,7 +31,6 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
-#include <set>
 
 #include <caf/all.hpp>
 
@@ -39,6 +38,7 @@
 #include "cluster/ownership.hpp"
 #include "core/event.hpp"
 #include "core/request_bucket.hpp"
+#include "core/type_filter.hpp"
 #include "net/outbound.hpp"
 #include "net/wire.hpp"
 #include "storage/event_log.hpp"
@@ -78,9 +78,6 @@ using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using info_atom = caf::atom_constant<caf::atom("info")>;
 using admin_atom = caf::atom_constant<caf::atom("admin")>;  // the admin interface (sbctl)
 using slot_atom = caf::atom_constant<caf::atom("slot")>;    // a subscription of the user's
-
-// A notification filter: the event types a connection wants (empty: all).
-using type_filter = std::set<std::string, std::less<>>;
 
 // A connection as a channel sees it: where to put frames and whose it is.
 struct member {
