@@ -134,9 +134,10 @@ void set_filter(channel_state& st, const caf::actor& conn, const std::vector<std
   auto* m = find_member(st, conn.address());
   if (!m) return;
   for (const auto& t : types) {
-    auto it = std::find(m->types.begin(), m->types.end(), t);
-    if (add && it == m->types.end()) m->types.push_back(t);
-    if (!add && it != m->types.end()) m->types.erase(it);
+    if (add)
+      m->types.insert(t);
+    else
+      m->types.erase(t);
   }
 }
 
@@ -357,7 +358,8 @@ caf::behavior running(channel_actor* self) {
       [=](replay_atom, uint64_t since, const std::string& epoch,
           const std::vector<std::string>& types) -> any {
         if (!primary()) return relay<replay_page>(self, replay_atom::value, since, epoch, types);
-        return caf::make_message(replay_for(self->state, since, epoch, types));
+        return caf::make_message(
+            replay_for(self->state, since, epoch, type_filter(types.begin(), types.end())));
       },
       // From the primary (the follower's side).
       [=](push_atom, typing_atom, const user_ref& user, bool is_typing) {
@@ -416,10 +418,6 @@ void channel(channel_actor* self, caf::actor hub, caf::actor replica, std::strin
 }
 
 }  // namespace
-
-bool wants(const std::vector<std::string>& types, const event& e) {
-  return types.empty() || std::find(types.begin(), types.end(), event_type(e.body)) != types.end();
-}
 
 // A client asking again while its replay runs would have its socket queue
 // the same events twice: it waits for replay_complete instead.
@@ -551,6 +549,7 @@ void announce(channel_actor* self, const user_ref& user, bool joined, int64_t at
 
 void send_typing(channel_actor* self, const user_ref& user, bool is_typing) {
   auto& st = self->state;
+  if (!st.typing.changed(user.id, is_typing, now_ms())) return;
   send_to_others(st, user.id, wire::typing(st.name, user, is_typing));
   for (auto& fl : st.followers)
     self->send(fl.actor, push_atom::value, typing_atom::value, user, is_typing);

@@ -148,7 +148,8 @@ void request_replay(channel_actor* self, pending_replay& r) {
   if (!st.ready || !st.primary) return;
   auto ticket = r.ticket = ++st.last_ticket;
   self->request(st.primary, st.cfg->cluster.dead_after, replay_atom::value, r.since,
-                r.epoch.empty() ? st.epoch : r.epoch, r.types)
+                r.epoch.empty() ? st.epoch : r.epoch,
+                std::vector<std::string>(r.types.begin(), r.types.end()))
       .then(
           [=](replay_page& page) {
             auto* r = find_replay(self->state, ticket);

@@ -411,7 +411,7 @@ struct scan_result {
 // A replay's events after `since`, oldest first, as log records (`on_record`)
 // or cached events (`on_cached`), until `full()` says the page is.
 template <class Full, class OnRecord, class OnCached>
-scan_result for_each_after(channel_state& st, uint64_t since, const std::vector<std::string>& types,
+scan_result for_each_after(channel_state& st, uint64_t since, const type_filter& types,
                            Full full, OnRecord on_record, OnCached on_cached) {
   scan_result s{false, std::max(since, st.durable_id), true};
   expire_cache(st, now_ms());
@@ -731,6 +731,7 @@ void change_presence(channel_actor* self, const user_ref& user, int delta) {
   if (p.connections > 0 && !told) announce(self, user, true, now_ms());
   if (p.connections == 0) {
     st.presence.erase(user.id);
+    st.typing.forget(user.id);
     if (told) announce(self, user, false, now_ms());
   }
 }
@@ -748,7 +749,7 @@ void settle_presence(channel_actor* self) {
 }
 
 replay_page replay_for(channel_state& st, uint64_t since, const std::string& epoch,
-                       const std::vector<std::string>& types) {
+                       const type_filter& types) {
   replay_page page{st.epoch, st.durable_id, {}, epoch != st.epoch, since, false};
   if (page.gap) return page;
   std::size_t bytes = 0;

@@ -21,6 +21,7 @@
 #include "core/config.hpp"
 #include "core/dedup_window.hpp"
 #include "core/metrics.hpp"
+#include "core/typing_states.hpp"
 
 namespace sb {
 
@@ -57,7 +58,7 @@ struct handoff {
 struct pending_replay {
   caf::actor_addr conn;
   outbound_ptr out;
-  std::vector<std::string> types;
+  type_filter types;
   uint64_t since = 0;    // the next page starts after this id
   std::string epoch;     // the client's (before the first page), then the channel's
   std::string reply_id;
@@ -102,6 +103,7 @@ struct channel_state {
   std::vector<pending_event> pending;   // not yet handed to the log
   std::vector<pending_event> inflight;  // being written and replicated
   dedup_window sent_ids{10 * 60 * 1000};
+  typing_states typing{1000};  // each present user's last typing state broadcast
   term_id term;                        // this primary's
   term_history terms;                  // the log's, this primary's term included
   term_id newest_seen;                 // the newest term the last sync heard of
@@ -160,7 +162,6 @@ void show_presence(channel_state& st, const user_ref& user, bool joined, int64_t
 // The primary's side: the same, and to every follower.
 void announce(channel_actor* self, const user_ref& user, bool joined, int64_t at_ms);
 void send_typing(channel_actor* self, const user_ref& user, bool is_typing);
-bool wants(const std::vector<std::string>& types, const event& e);
 // Replays to `m` what it missed after `since`, in pages; one at a time per
 // member (another gets rate_limited).
 void start_replay(channel_actor* self, member& m, uint64_t since, const std::string& epoch,
@@ -198,7 +199,7 @@ bool drop_follower(channel_actor* self, const caf::actor_addr& who);
 void change_presence(channel_actor* self, const user_ref& user, int delta);
 void settle_presence(channel_actor* self);
 replay_page replay_for(channel_state& st, uint64_t since, const std::string& epoch,
-                       const std::vector<std::string>& types);
+                       const type_filter& types);
 void send_local_page(channel_actor* self, pending_replay& r);
 history_page history(channel_state& st, const history_query& q);
 

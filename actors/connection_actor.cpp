@@ -1,11 +1,13 @@
 #include "actors/connection_actor.hpp"
 
 #include <chrono>
+#include <unordered_set>
 
 #include "actors/counted_actor.hpp"
 #include "actors/messages.hpp"
 #include "core/access.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 #include "core/time.hpp"
 #include "net/jwt.hpp"
 
@@ -21,8 +23,11 @@ struct connection_state {
   connection_args args;
   user_ref user;
   caf::actor user_actor;
+  request_bucket_ptr requests;  // the user's, shared by their connections here
   std::vector<std::pair<std::string, caf::actor>> channels;  // joined, in join order
   std::vector<wire::channel_position> positions;             // for the greeting
+  std::unordered_set<std::string> subscribed;  // joined with `subscribe`: each holds a user slot
+  type_filter notification_types;              // this connection's, as the channels hold it
   int64_t opened_ms = now_ms();
   std::size_t max_in_flight = 0;  // limits.max_requests_in_flight
   std::size_t in_flight = 0;      // requests under way that answer the client
@@ -132,14 +137,23 @@ const std::pair<std::string, caf::actor>* target(conn_actor* self, const wire::c
   return nullptr;
 }
 
-void publish(conn_actor* self, const config& cfg, wire::command& c) {
+// The channel a stored-event or typing frame acts on, if this user may
+// publish there (typing on a read-only channel would show the user's name to
+// every subscriber).
+const std::pair<std::string, caf::actor>* publish_target(conn_actor* self, const config& cfg,
+                                                          const wire::command& c) {
   auto* ch = target(self, c);
+  if (ch && !may_publish(cfg, self->state.args.token, ch->first)) {
+    reply_error(self, "forbidden", "clients cannot publish to " + ch->first, c.id);
+    return nullptr;
+  }
+  return ch;
+}
+
+void publish(conn_actor* self, const config& cfg, wire::command& c) {
+  auto* ch = publish_target(self, cfg, c);
   if (!ch) return;
   auto& st = self->state;
-  if (!may_publish(cfg, st.args.token, ch->first)) {
-    reply_error(self, "forbidden", "clients cannot publish to " + ch->first, c.id);
-    return;
-  }
   auto limit = cfg.namespace_of(ch->first).max_message_length;
   if (c.type == wire::command_type::message && c.content_length > limit) {
     reply_error(self, "invalid_message",
@@ -169,16 +183,34 @@ void subscribe(conn_actor* self, caf::actor hub, const config& cfg, const wire::
     reply_error(self, "invalid_message", "already subscribed to " + c.channel, c.id);
     return;
   }
+  auto most = cfg.limits.max_channels_per_connection;
+  if (st.subscribed.size() >= most) {
+    reply_error(self, "limit_exceeded",
+                "this connection is subscribed to " + std::to_string(most) +
+                    " channels, the most allowed",
+                c.id);
+    return;
+  }
   if (!admit_request(self, c.id)) return;
-  join_request req{as_member(self), c.since, c.epoch, c.id, true};
   // Awaited: the client may act on the channel as soon as `subscribed`
   // (sent by the channel) arrives, so frames after this one wait until the
   // channel is in the list.
-  self->request(hub, request_timeout, join_atom::value, c.channel, std::move(req))
+  self->request(st.user_actor, request_timeout, slot_atom::value, join_atom::value, caf::actor{self})
       .await(
-          [=](joined& j) {
-            request_done(self);
-            self->state.channels.emplace_back(j.position.channel, j.channel);
+          [=](bool) {
+            join_request req{as_member(self), c.since, c.epoch, c.id, true};
+            self->request(hub, request_timeout, join_atom::value, c.channel, std::move(req))
+                .await(
+                    [=](joined& j) {
+                      request_done(self);
+                      self->state.channels.emplace_back(j.position.channel, j.channel);
+                      self->state.subscribed.insert(j.position.channel);
+                    },
+                    [=, id = c.id](caf::error& e) {
+                      self->send(self->state.user_actor, slot_atom::value, leave_atom::value,
+                                 caf::actor{self});
+                      request_failed(self, e, id);
+                    });
           },
           [=, id = c.id](caf::error& e) { request_failed(self, e, id); });
 }
@@ -193,6 +225,8 @@ void unsubscribe(conn_actor* self, const wire::command& c) {
   }
   if (!admit_request(self, c.id)) return;
   auto channel = it->second;
+  if (self->state.subscribed.erase(it->first))
+    self->send(self->state.user_actor, slot_atom::value, leave_atom::value, caf::actor{self});
   chans.erase(it);
   self->request(channel, request_timeout, leave_atom::value, caf::actor{self})
       .then(
@@ -205,13 +239,23 @@ void unsubscribe(conn_actor* self, const wire::command& c) {
 
 // subscribe/unsubscribe{notification_types}: narrows what the route's
 // channels deliver to this connection.
-void filter(conn_actor* self, const wire::command& c) {
+void filter(conn_actor* self, const config& cfg, const wire::command& c) {
   auto& st = self->state;
   if (!st.args.notification_filter) {
     reply_error(self, "forbidden", "notification filters are only for /ws/notifications/", c.id);
     return;
   }
+  // The channels keep each member's filter; this copy bounds it.
   bool add = c.type == wire::command_type::subscribe;
+  auto most = cfg.limits.max_notification_types;
+  auto next = changed_filter(st.notification_types, c.notification_types, add, most);
+  if (!next) {
+    reply_error(self, "limit_exceeded",
+                "a connection may filter on at most " + std::to_string(most) + " notification types",
+                c.id);
+    return;
+  }
+  st.notification_types = std::move(*next);
   for (auto& [name, channel] : st.channels) {
     if (!admit_request(self, c.id)) return;
     self->request(channel, request_timeout, filter_atom::value, caf::actor{self},
@@ -283,7 +327,15 @@ void refresh(conn_actor* self, const config& cfg, const wire::command& c) {
   st.args.out->send(wire::refreshed(st.args.token.exp, c.id));
 }
 
-void handle(conn_actor* self, caf::actor hub, const config& cfg, wire::command& c) {
+void typing(conn_actor* self, const config& cfg, const wire::command& c) {
+  auto* ch = publish_target(self, cfg, c);
+  if (!ch) return;
+  auto& st = self->state;
+  self->send(ch->second, typing_atom::value, st.user, c.is_typing);
+  if (!c.id.empty()) st.args.out->send(wire::ack(c.id));
+}
+
+void dispatch(conn_actor* self, caf::actor hub, const config& cfg, wire::command& c) {
   using t = wire::command_type;
   auto& out = self->state.args.out;
   switch (c.type) {
@@ -294,10 +346,7 @@ void handle(conn_actor* self, caf::actor hub, const config& cfg, wire::command& 
       publish(self, cfg, c);
       break;
     case t::typing:
-      if (auto* ch = target(self, c)) {
-        self->send(ch->second, typing_atom::value, self->state.user, c.is_typing);
-        if (!c.id.empty()) out->send(wire::ack(c.id));
-      }
+      typing(self, cfg, c);
       break;
     case t::presence:
       if (auto* ch = target(self, c); ch && admit_request(self, c.id)) {
@@ -316,7 +365,7 @@ void handle(conn_actor* self, caf::actor hub, const config& cfg, wire::command& 
     case t::subscribe:
     case t::unsubscribe:
       if (!c.notification_types.empty()) {
-        filter(self, c);
+        filter(self, cfg, c);
       } else if (c.type == t::subscribe) {
         subscribe(self, hub, cfg, c);
       } else {
@@ -333,6 +382,23 @@ void handle(conn_actor* self, caf::actor hub, const config& cfg, wire::command& 
       refresh(self, cfg, c);
       break;
   }
+}
+
+// Frames that signal or read rather than store: each takes a token from the
+// user's request bucket (not the stored events' one) first.
+bool is_request(wire::command_type type) {
+  using t = wire::command_type;
+  return type == t::typing || type == t::presence || type == t::history ||
+         type == t::replay_request || type == t::subscribe;
+}
+
+void handle(conn_actor* self, caf::actor hub, const config& cfg, wire::command& c) {
+  if (is_request(c.type) && !self->state.requests->try_take()) {
+    metrics::node().rate_limited++;
+    reply_failure(self, make_error(sb_error::requests_limited), c.id);
+    return;
+  }
+  dispatch(self, hub, cfg, c);
 }
 
 connection_stats stats_of(const connection_state& st) {
@@ -370,8 +436,9 @@ caf::behavior connection(conn_actor* self, caf::actor hub, const config* cfg,
   if (!st.args.observer) st.args.out->expires_at(tok.exp);
   self->request(hub, request_timeout, connect_atom::value, st.user.id, caf::actor{self})
       .await(
-          [=](const caf::actor& user_actor) {
+          [=](const caf::actor& user_actor, const request_bucket_ptr& requests) {
             self->state.user_actor = user_actor;
+            self->state.requests = requests;
             join_from(self, hub, cfg, 0);
           },
           [=](caf::error& e) {

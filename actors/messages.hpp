@@ -4,6 +4,7 @@
 //   connection_actor --connect--> hub --register--> user_actor    (limit: 4008)
 //   connection_actor --join-----> hub --join------> channel_actor (presence, replay)
 //   connection_actor --publish--> user_actor (rate limit) --publish--> channel_actor
+//   connection_actor --slot (channels per user)--> user_actor
 //   connection_actor --typing/presence/leave/replay/history/filter--> channel_actor
 //   server API (node) --api_job--> bridge --publish/history/presence--> hub --> channel_actor
 //   channel_actor --append--> event log (writer thread) --appended--> channel_actor
@@ -36,6 +37,8 @@
 #include "actors/admin_report.hpp"
 #include "cluster/ownership.hpp"
 #include "core/event.hpp"
+#include "core/request_bucket.hpp"
+#include "core/type_filter.hpp"
 #include "net/outbound.hpp"
 #include "net/wire.hpp"
 #include "storage/event_log.hpp"
@@ -74,13 +77,14 @@ using count_atom = caf::atom_constant<caf::atom("count")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using info_atom = caf::atom_constant<caf::atom("info")>;
 using admin_atom = caf::atom_constant<caf::atom("admin")>;  // the admin interface (sbctl)
+using slot_atom = caf::atom_constant<caf::atom("slot")>;    // a subscription of the user's
 
 // A connection as a channel sees it: where to put frames and whose it is.
 struct member {
   caf::actor connection;
   outbound_ptr out;
   user_ref user;
-  std::vector<std::string> types;  // notification filter: event types wanted (empty: all)
+  type_filter types;  // notification filter: event types wanted (empty: all)
   bool observer = false;  // `sbctl tail`: receives events, is not present
   bool replaying = false;  // live events skip it until its replay's last page
 };
@@ -239,6 +243,8 @@ enum class sb_error : uint8_t {
   not_found,
   storage_failed,
   not_owner,  // a replica refuses a node that is not the channel's owner (any more)
+  requests_limited,  // the user's request bucket (typing, presence, history, ...) is empty
+  too_many_channels,  // the user's connections on this node are in as many channels as allowed
 };
 
 inline caf::error make_error(sb_error x) {
@@ -267,6 +273,10 @@ inline error_text describe(const caf::error& e) {
       return {"internal_error", "the event could not be stored, try again"};
     case sb_error::not_owner:
       return {"internal_error", "the channel is moving between nodes, try again"};
+    case sb_error::requests_limited:
+      return {"rate_limited", "too many requests from this user, slow down"};
+    case sb_error::too_many_channels:
+      return {"limit_exceeded", "this user is in too many channels on this node"};
     case sb_error::none:
       break;
   }
@@ -423,6 +433,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::member)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::join_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::joined)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::view_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::request_bucket_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::hub_snapshot)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::user_answer)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::wire::command)

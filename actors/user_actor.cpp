@@ -1,7 +1,9 @@
 #include "actors/user_actor.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <map>
+#include <unordered_map>
 #include <vector>
 
 #include "actors/counted_actor.hpp"
@@ -30,6 +32,10 @@ struct user_state {
   std::string counted_by;  // the node that holds this node's count (owner)
   std::map<std::string, remote_count> remote;  // on the owner: other nodes' counts
   rate_limiter bucket{1, 1};
+  request_bucket_ptr requests;  // shared with the user's connection actors
+  // Channels each connection here joined with `subscribe`, and their sum.
+  std::unordered_map<caf::actor_id, std::size_t> slots;
+  std::size_t slots_taken = 0;
   uint64_t registrations = 0;  // handled requests forwarded by the hub
 };
 
@@ -83,7 +89,9 @@ void accept(user_actor* self, const caf::actor& conn) {
   self->monitor(conn);
 }
 
-caf::result<caf::actor> register_connection(user_actor* self, const caf::actor& conn) {
+// A connection's answer: this actor, and the user's request bucket.
+caf::result<caf::actor, request_bucket_ptr> register_connection(user_actor* self,
+                                                                const caf::actor& conn) {
   auto& st = self->state;
   ++st.registrations;
   auto limit = st.cfg->limits.max_connections_per_user;
@@ -94,12 +102,12 @@ caf::result<caf::actor> register_connection(user_actor* self, const caf::actor& 
       return over_limit(self);
     }
     accept(self, conn);
-    return caf::actor{self};
+    return {caf::actor{self}, st.requests};
   }
   // Another node counts this user: ask it for one more.
   st.counted_by = owner->id;
   ++st.claiming;
-  auto rp = self->make_response_promise<caf::actor>();
+  auto rp = self->make_response_promise<caf::actor, request_bucket_ptr>();
   auto wanted = static_cast<uint32_t>(st.connections.size()) + st.claiming;
   self->request(owner->hub, st.cfg->cluster.dead_after, claim_atom::value, st.id,
                 st.cfg->node_id, caf::actor{self}, wanted)
@@ -112,7 +120,7 @@ caf::result<caf::actor> register_connection(user_actor* self, const caf::actor& 
               return;
             }
             accept(self, conn);
-            rp.deliver(caf::actor{self});
+            rp.deliver(caf::actor{self}, self->state.requests);
           },
           [=](caf::error& e) mutable {
             // The counting node is unreachable: count locally rather than
@@ -120,7 +128,7 @@ caf::result<caf::actor> register_connection(user_actor* self, const caf::actor& 
             log::warn("claim_failed", {{"user", self->state.id}, {"why", to_string(e)}});
             --self->state.claiming;
             accept(self, conn);
-            rp.deliver(caf::actor{self});
+            rp.deliver(caf::actor{self}, self->state.requests);
           });
   return rp;
 }
@@ -147,6 +155,30 @@ bool claim(user_actor* self, const std::string& node, const caf::actor& who, uin
   return true;
 }
 
+caf::result<bool> take_slot(user_state& st, const caf::actor& conn) {
+  // A connection that closed meanwhile would keep its slot: nothing frees it.
+  if (std::none_of(st.connections.begin(), st.connections.end(),
+                   [&](const caf::actor& c) { return c == conn; }))
+    return make_error(sb_error::not_found);
+  if (st.slots_taken >= st.cfg->limits.max_channels_per_user) {
+    log::debug("channel_limit", {{"user", st.id}, {"limit", st.cfg->limits.max_channels_per_user}});
+    return make_error(sb_error::too_many_channels);
+  }
+  ++st.slots[conn.id()];
+  ++st.slots_taken;
+  return true;
+}
+
+// Gives back `n` of the connection's slots, or all of them.
+void free_slots(user_state& st, caf::actor_id conn, std::size_t n) {
+  auto it = st.slots.find(conn);
+  if (it == st.slots.end()) return;
+  n = std::min(n, it->second);
+  it->second -= n;
+  st.slots_taken -= n;
+  if (it->second == 0) st.slots.erase(it);
+}
+
 user_stats stats_of(user_state& st) {
   return {st.id, static_cast<uint32_t>(st.connections.size()), st.bucket.tokens(),
           st.cfg->limits.rate_limit_per_second, st.cfg->limits.rate_limit_burst};
@@ -161,6 +193,8 @@ std::vector<admin_field> dump(user_state& st) {
           {"counted_by", st.counted_by.empty() ? st.cfg->node_id : st.counted_by},
           {"remote_counts", remote},
           {"rate_limit_tokens", std::to_string(st.bucket.tokens())},
+          {"request_tokens", std::to_string(st.requests->tokens())},
+          {"subscriptions", std::to_string(st.slots_taken)},
           {"registrations", std::to_string(st.registrations)}};
 }
 
@@ -172,6 +206,8 @@ caf::behavior user(user_actor* self, caf::actor hub, std::string id, const confi
   st.hub = std::move(hub);
   st.view = std::move(view);
   st.bucket = rate_limiter{cfg->limits.rate_limit_per_second, cfg->limits.rate_limit_burst};
+  st.requests = std::make_shared<request_bucket>(cfg->limits.request_rate_per_second,
+                                                 cfg->limits.request_rate_burst);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     auto& conns = st.connections;
@@ -180,6 +216,7 @@ caf::behavior user(user_actor* self, caf::actor hub, std::string id, const confi
                                [&](const caf::actor& c) { return c.address() == dm.source; }),
                 conns.end());
     if (conns.size() != before) report_count(self);
+    free_slots(st, dm.source.id(), std::numeric_limits<std::size_t>::max());
     for (auto it = st.remote.begin(); it != st.remote.end(); ++it)
       if (it->second.user_actor.address() == dm.source) {
         st.remote.erase(it);
@@ -211,6 +248,8 @@ caf::behavior user(user_actor* self, caf::actor hub, std::string id, const confi
         }
         return self->delegate(channel, publish_atom::value, std::move(d));
       },
+      [=](slot_atom, join_atom, const caf::actor& conn) { return take_slot(self->state, conn); },
+      [=](slot_atom, leave_atom, const caf::actor& conn) { free_slots(self->state, conn.id(), 1); },
       [=](kick_atom, uint16_t code) {
         for (auto& c : self->state.connections) self->send(c, kick_atom::value, code);
         log::info("user_kicked", {{"user", self->state.id},

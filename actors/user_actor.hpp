@@ -1,9 +1,13 @@
-// One actor per connected user on this node: it owns the user's connections
-// and the per-user rate limit on stored events. The connection limit is
-// cluster-wide: one node (by rendezvous hashing on the user id) counts the
-// user's connections on every node, and the others claim room from it.
+// One actor per connected user on this node: it owns the user's connections,
+// the per-user rate limit on stored events, the user's request bucket (which
+// its connections share) and the count of channels they subscribed to. The
+// connection limit is cluster-wide: one node (by rendezvous hashing on the
+// user id) counts the user's connections on every node, and the others claim
+// room from it.
 //
-//   (register_atom, conn)              -> caf::actor (itself) | too_many_connections
+//   (register_atom, conn)              -> (caf::actor (itself), request_bucket_ptr) | too_many_connections
+//   (slot_atom, join_atom, conn)       -> bool: one more channel for conn | too_many_channels
+//   (slot_atom, leave_atom, conn)      conn left one of those channels
 //   (claim_atom, node, user actor, count) -> bool: room for another node's count? (the counting node)
 //   (count_atom, node, user actor, count) another node's count, now (the counting node)
 //   (view_atom, view_ptr)              the counting node may have changed

@@ -249,9 +249,15 @@ void read_config(const json& root, config& cfg) {
     object_reader r{*limits, "limits"};
     auto& l = cfg.limits;
     r.read_seconds("heartbeat_interval", l.heartbeat_interval);
+    r.read_int("max_connections", l.max_connections, 1, 10000000);
     r.read_int("max_connections_per_user", l.max_connections_per_user, 1, 1000000);
     r.read_positive("rate_limit", l.rate_limit_per_second);
     r.read_positive("rate_limit_burst", l.rate_limit_burst);
+    r.read_positive("request_rate_limit", l.request_rate_per_second);
+    r.read_positive("request_rate_limit_burst", l.request_rate_burst);
+    r.read_int("max_channels_per_connection", l.max_channels_per_connection, 1, 100000);
+    r.read_int("max_channels_per_user", l.max_channels_per_user, 1, 10000000);
+    r.read_int("max_notification_types", l.max_notification_types, 1, 10000);
     r.read_int("outbound_max_frames", l.outbound_max_frames, 1, 1 << 24);
     r.read_int("outbound_max_bytes", l.outbound_max_bytes, 1024, uint64_t{1} << 34);
     r.read_int("max_requests_in_flight", l.max_requests_in_flight, 1, 100000);
@@ -363,6 +369,8 @@ void validate(config& cfg) {
     object_reader::fail("log.format", "must be plain or json");
   if (cfg.limits.rate_limit_burst < 1)
     object_reader::fail("limits.rate_limit_burst", "must be at least 1");
+  if (cfg.limits.request_rate_burst < 1)
+    object_reader::fail("limits.request_rate_limit_burst", "must be at least 1");
   if (cfg.http.host.empty()) object_reader::fail("http.host", "must not be empty");
   if (cfg.node_id.empty()) cfg.node_id = cfg.http.host + ":" + std::to_string(cfg.http.port);
   // Stored in every channel's term history (one length byte).

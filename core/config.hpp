@@ -53,9 +53,16 @@ struct http_config {
 
 struct limits_config {
   std::chrono::milliseconds heartbeat_interval{25000};
+  std::size_t max_connections = 50000;  // WebSocket and SSE on this node; more get HTTP 503
   unsigned max_connections_per_user = 10;
   double rate_limit_per_second = 10;
   double rate_limit_burst = 20;
+  // typing, presence, history, replay_request and subscribe: their own bucket per user
+  double request_rate_per_second = 20;
+  double request_rate_burst = 100;
+  std::size_t max_channels_per_connection = 100;  // joined with `subscribe`
+  std::size_t max_channels_per_user = 1000;       // the same, over the user's connections here
+  std::size_t max_notification_types = 100;       // per connection
   std::size_t outbound_max_frames = 4096;
   std::size_t outbound_max_bytes = 4 * 1024 * 1024;
   std::chrono::milliseconds slow_consumer_grace{5000};

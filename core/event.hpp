@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace sb {
 
@@ -45,7 +46,7 @@ struct event {
 };
 
 // The `type` a client sees for an event (what notification filters match).
-inline std::string event_type(const draft& d) {
+inline std::string_view event_type(const draft& d) {
   switch (d.kind) {
     case event_kind::message: return "message";
     case event_kind::read: return "read";

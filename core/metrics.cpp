@@ -113,6 +113,9 @@ std::string render() {
   line(out, "switchboard_slow_consumer_closes_total", "counter",
        "Connections closed with 4009 because their queue overflowed.",
        r.slow_consumer_closes.load(relaxed));
+  line(out, "switchboard_connections_refused_total", "counter",
+       "WebSocket and SSE handshakes refused with 503 over limits.max_connections.",
+       r.connections_refused.load(relaxed));
   line(out, "switchboard_api_requests_total", "counter", "Server API requests.",
        r.api_requests.load(relaxed));
   gauge_family(out, "switchboard_namespace_channels", "Active channel actors, by namespace.");

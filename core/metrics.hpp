@@ -39,6 +39,7 @@ struct registry {
   counter replay_gaps{0};
   counter rate_limited{0};
   counter slow_consumer_closes{0};
+  counter connections_refused{0};  // over limits.max_connections
   counter api_requests{0};
   histogram append_latency;
 };

@@ -28,6 +28,7 @@
 #include "core/time.hpp"
 #include "net/admin.hpp"
 #include "net/api.hpp"
+#include "net/connection_cap.hpp"
 #include "net/jwt.hpp"
 #include "net/outbound_queue.hpp"
 #include "net/router.hpp"
@@ -128,7 +129,7 @@ struct server::impl {
   impl(const config& c, actor_node& n)
       : cfg(c), node(n), ioc(static_cast<int>(c.http.threads)), public_port(ioc, false),
         admin_port(ioc, true), signals(ioc, SIGINT, SIGTERM),
-        started(std::chrono::steady_clock::now()) {}
+        started(std::chrono::steady_clock::now()), streams(c.limits.max_connections) {}
 
   const config& cfg;
   actor_node& node;
@@ -139,6 +140,7 @@ struct server::impl {
   std::chrono::steady_clock::time_point started;
   std::atomic<uint64_t> next_id{1};
   std::atomic<bool> stopping{false};
+  connection_cap streams;  // open WebSocket and SSE connections
 
   std::mutex sessions_mu;
   std::unordered_map<uint64_t, std::weak_ptr<closable>> sessions;
@@ -169,8 +171,11 @@ class queued_session : public outbound,
                        public closable,
                        public std::enable_shared_from_this<queued_session> {
  public:
-  queued_session(server::impl& srv, uint64_t id, tcp::socket socket)
-      : srv_(srv), id_(id), socket_(std::move(socket)),
+  // `place` is the session's under limits.max_connections (none for the
+  // admin interface's tail).
+  queued_session(server::impl& srv, uint64_t id, tcp::socket socket,
+                 std::optional<connection_cap::ticket> place)
+      : srv_(srv), id_(id), socket_(std::move(socket)), place_(std::move(place)),
         queue_(srv.cfg.limits.outbound_max_frames, srv.cfg.limits.outbound_max_bytes),
         heartbeat_(socket_.get_executor()), deadline_(socket_.get_executor()) {}
 
@@ -242,6 +247,7 @@ class queued_session : public outbound,
   void teardown(const std::string& why) {
     if (dead_) return;
     dead_ = true;
+    place_.reset();
     queue_.kill();
     heartbeat_.cancel();
     deadline_.cancel();
@@ -257,6 +263,7 @@ class queued_session : public outbound,
   server::impl& srv_;
   uint64_t id_;
   tcp::socket socket_;
+  std::optional<connection_cap::ticket> place_;  // strand only
   std::string user_;
   std::unique_ptr<connection_link> link_;
   bool watch_liveness_ = true;
@@ -316,8 +323,9 @@ class queued_session : public outbound,
 // queued frames leaves in one gather write.
 class ws_session final : public queued_session {
  public:
-  ws_session(server::impl& srv, uint64_t id, tcp::socket socket, std::string remote)
-      : queued_session(srv, id, std::move(socket)), remote_(std::move(remote)),
+  ws_session(server::impl& srv, uint64_t id, tcp::socket socket, std::string remote,
+             connection_cap::ticket place)
+      : queued_session(srv, id, std::move(socket), std::move(place)), remote_(std::move(remote)),
         reader_(srv.cfg.http.max_frame_bytes) {}
 
   // Runs on the strand right after the 101 response went out.
@@ -575,8 +583,9 @@ class ws_session final : public queued_session {
 class sse_session final : public queued_session {
  public:
   sse_session(server::impl& srv, uint64_t id, tcp::socket socket, std::vector<std::string> channels,
-              const std::map<std::string, uint64_t>& positions)
-      : queued_session(srv, id, std::move(socket)) {
+              const std::map<std::string, uint64_t>& positions,
+              std::optional<connection_cap::ticket> place)
+      : queued_session(srv, id, std::move(socket), std::move(place)) {
     for (auto& ch : channels) {
       auto p = positions.find(ch);
       positions_.emplace_back(std::move(ch), p == positions.end() ? 0 : p->second);
@@ -889,6 +898,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
   // same list in `?last_event_id=`: an EventSource opened anew (with a fresh
   // token) cannot set the header.
   void open_events(const http::request<http::string_body>& req, const request_target& target) {
+    if (!take_place()) return refuse_full(req);
     auto route = match_route(srv_.cfg.routes, "/ws/updates/");
     std::string bearer{jwt::bearer(sv(req[http::field::authorization]))};
     auto a = admit(srv_.cfg, *route, target, std::move(bearer), id_, remote_);
@@ -925,7 +935,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
     auto channels = args.channels;
     auto positions = args.positions;
     auto sse = std::make_shared<sse_session>(srv_, id_, stream_.release_socket(),
-                                             std::move(channels), positions);
+                                             std::move(channels), positions, std::move(place_));
     sse->begin(std::move(args), cors_header_lines());
   }
 
@@ -1045,6 +1055,26 @@ class http_session final : public closable, public std::enable_shared_from_this<
     respond(error_response(status, code, message, req.version()), false);
   }
 
+  // A place under limits.max_connections for the WebSocket or SSE stream
+  // this request opens; released if the handshake goes no further.
+  bool take_place() {
+    place_ = srv_.streams.try_take();
+    return place_.has_value();
+  }
+
+  // Over limits.max_connections: the load balancer should send the client
+  // elsewhere. Not logged per request: a flood would flood the log too.
+  void refuse_full(const http::request<http::string_body>& req) {
+    metrics::node().connections_refused++;
+    auto res = error_response(
+        http::status::service_unavailable, "unavailable",
+        "this node has " + std::to_string(srv_.streams.most()) +
+            " connections open, the most it takes (limits.max_connections); try another node or later",
+        req.version());
+    res.set(http::field::retry_after, "1");
+    respond(std::move(res), false);
+  }
+
   void upgrade(const http::request<http::string_body>& req, const request_target& target) {
     auto route = match_route(srv_.cfg.routes, target.path);
     if (!route) return refuse(http::status::not_found, "not_found", "no such route", req, target);
@@ -1096,7 +1126,8 @@ class http_session final : public closable, public std::enable_shared_from_this<
   void hand_over(const route_match& route, const request_target& target, std::string bearer) {
     auto data = buffer_.data();
     std::string leftover{static_cast<const char*>(data.data()), data.size()};
-    auto ws = std::make_shared<ws_session>(srv_, id_, stream_.release_socket(), remote_);
+    auto ws = std::make_shared<ws_session>(srv_, id_, stream_.release_socket(), remote_,
+                                           std::move(*place_));
     handed_over_ = true;
     ws->begin(route, target, std::move(bearer), leftover);
   }
@@ -1108,6 +1139,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string remote_;
   std::string cors_origin_;  // the current request's allowed Origin, or ""
+  std::optional<connection_cap::ticket> place_;  // the stream's, from the handshake on
   bool handed_over_ = false;
   const bool admin_;  // accepted on the admin port: only the admin interface
 };

@@ -17,6 +17,7 @@ namespace {
 
 constexpr std::size_t max_id_length = 64;
 constexpr std::size_t max_emoji_length = 64;
+constexpr std::size_t max_notification_type_length = 64;  // as the server API's event types
 
 // Thrown inside parse_command for a frame of the right JSON but wrong fields.
 struct bad_field {
@@ -125,6 +126,8 @@ void parse_subscription(const json& j, command& c) {
     for (const auto& t : *types) {
       if (!t.is_string() || t.get<std::string>().empty())
         invalid("notification_types must be a list of strings");
+      if (t.get<std::string>().size() > max_notification_type_length)
+        invalid("notification types are at most 64 characters");
       c.notification_types.push_back(t.get<std::string>());
     }
   } else if (c.channel.empty()) {

@@ -102,10 +102,12 @@ class event_log {
  public:
   virtual ~event_log() = default;
 
-  // The channel's meta; creates (and persists) a fresh epoch on first use.
+  // The channel's meta. A channel never written here gets the epoch it will
+  // keep once its first event is stored, the same on every call (restarts
+  // included); nothing is written until then.
   virtual channel_meta open(const std::string& channel) = 0;
 
-  // The channel's meta if it was ever opened here; creates nothing.
+  // The channel's meta if it was ever written here; creates nothing.
   virtual std::optional<channel_meta> peek(const std::string& channel) = 0;
 
   // Retained events with id > after_id, oldest first, at most `limit`.

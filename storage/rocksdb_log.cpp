@@ -1,4 +1,5 @@
 // The event log in RocksDB. Key layout (one column family):
+//   'i'                             -> this log's incarnation: 16 random hex digits
 //   'm' channel                     -> epoch length, epoch, big-endian last_event_id,
 //                                      then per term: be64(n), node length, node, be64(first_id)
 //   'e' channel '\0' be64(event_id) -> be64(timestamp_ms), payload
@@ -12,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <string_view>
 #include <algorithm>
 #include <thread>
 #include <unordered_map>
@@ -116,12 +118,21 @@ std::optional<log_record> parse_event(const rocksdb::Slice& key, const rocksdb::
   return r;
 }
 
-std::string random_epoch() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
+std::string hex64(uint64_t v) {
   char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
   return buf;
 }
+
+// FNV-1a: stable across builds and platforms, unlike std::hash.
+uint64_t fnv1a(std::string_view a, std::string_view b) {
+  uint64_t h = 14695981039346656037ull;
+  for (auto part : {a, std::string_view{"\0", 1}, b})
+    for (unsigned char c : part) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+const std::string incarnation_key = "i";
 
 // The first key after every key that starts with `prefix`.
 std::string prefix_end(std::string prefix) {
@@ -166,6 +177,7 @@ class rocksdb_log final : public event_log {
     auto s = rocksdb::DB::Open(o, opts_.dir + "/events", &db);
     if (!s.ok()) throw storage_error("cannot open the event log in '" + opts_.dir + "/events': " + s.ToString());
     db_.reset(db);
+    incarnation_ = load_incarnation();
     writer_ = std::thread([this] { write_loop(); });
     trimmer_ = std::thread([this] { trim_loop(); });
   }
@@ -181,17 +193,16 @@ class rocksdb_log final : public event_log {
     db_->Close();
   }
 
+  // Writes nothing: a channel's meta record is written with its first
+  // event. Until then its epoch is derived from the log's incarnation, so
+  // an empty channel shows the same epoch before and after a restart (and
+  // keeps it once its first event is stored), while a log that was lost and
+  // created anew gives every channel another one. Subscribing to 50,000
+  // empty channels wrote 50,000 records that were never removed.
   channel_meta open(const std::string& channel) override {
-    std::lock_guard lk(open_mu_);
     if (auto m = peek(channel)) return *m;
     channel_meta m;
-    m.epoch = random_epoch();
-    // No sync of its own: the channel's first append syncs the WAL, and with
-    // it this record. Lost in a crash before that, an empty channel merely
-    // starts over in a new epoch. A sync here cost every new user's
-    // notification channel a disk flush on an actor thread.
-    auto s = db_->Put(rocksdb::WriteOptions{}, meta_key(channel), meta_value(m.epoch, 0, {}));
-    if (!s.ok()) throw storage_error("creating " + channel + ": " + s.ToString());
+    m.epoch = hex64(fnv1a(incarnation_, channel));
     return m;
   }
 
@@ -273,6 +284,20 @@ class rocksdb_log final : public event_log {
  private:
   static void check(const rocksdb::Status& s, const std::string& channel) {
     if (!s.ok()) throw storage_error("reading " + channel + ": " + s.ToString());
+  }
+
+  // The incarnation, created with the log (and synced: epochs depend on it).
+  std::string load_incarnation() {
+    std::string v;
+    auto s = db_->Get(rocksdb::ReadOptions{}, incarnation_key, &v);
+    if (s.ok()) return v;
+    if (!s.IsNotFound()) throw storage_error("reading the log's incarnation: " + s.ToString());
+    v = hex64(std::mt19937_64{std::random_device{}()}());
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = db_->Put(wo, incarnation_key, v);
+    if (!s.ok()) throw storage_error("writing the log's incarnation: " + s.ToString());
+    return v;
   }
 
   uint64_t first_id(const std::string& channel) {
@@ -490,7 +515,7 @@ class rocksdb_log final : public event_log {
 
   log_options opts_;
   std::unique_ptr<rocksdb::DB> db_;
-  std::mutex open_mu_;
+  std::string incarnation_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,5 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <functional>
+#include <vector>
+
 #include "core/config.hpp"
 
 using sb::config_error;
@@ -214,12 +217,37 @@ TEST_CASE("config: admin listener") {
   }
 }
 
-TEST_CASE("config: requests in flight per connection") {
-  CHECK(load_config("", {"auth.jwt_secret=s"}, no_env).limits.max_requests_in_flight == 32);
-  CHECK(load_config("", {"auth.jwt_secret=s", "limits.max_requests_in_flight=4"}, no_env)
-            .limits.max_requests_in_flight == 4);
-  CHECK(error_of("", {"auth.jwt_secret=s", "limits.max_requests_in_flight=0"})
-            .find("limits.max_requests_in_flight") != std::string::npos);
-  CHECK(error_of("", {"auth.jwt_secret=s", "limits.max_requests_in_flight=\"8\""})
-            .find("limits.max_requests_in_flight") != std::string::npos);
+TEST_CASE("config: connection, subscription and request limits") {
+  struct limit_key {
+    const char* key;
+    double fallback;  // the default
+    const char* value;
+    double set;       // as `value` reads
+    const char* bad;
+    std::function<double(const sb::limits_config&)> get;
+  };
+  const std::vector<limit_key> keys{
+      {"max_connections", 50000, "3", 3, "0",
+       [](const sb::limits_config& l) { return double(l.max_connections); }},
+      {"max_channels_per_connection", 100, "5", 5, "0",
+       [](const sb::limits_config& l) { return double(l.max_channels_per_connection); }},
+      {"max_channels_per_user", 1000, "7", 7, "-1",
+       [](const sb::limits_config& l) { return double(l.max_channels_per_user); }},
+      {"request_rate_limit", 20, "0.5", 0.5, "0",
+       [](const sb::limits_config& l) { return l.request_rate_per_second; }},
+      {"request_rate_limit_burst", 100, "4", 4, "0.5",
+       [](const sb::limits_config& l) { return l.request_rate_burst; }},
+      {"max_notification_types", 100, "2", 2, "0",
+       [](const sb::limits_config& l) { return double(l.max_notification_types); }},
+      {"max_requests_in_flight", 32, "4", 4, "0",
+       [](const sb::limits_config& l) { return double(l.max_requests_in_flight); }},
+  };
+  const std::string& secret = secret_arg;
+  for (const auto& k : keys) {
+    std::string name = std::string("limits.") + k.key;
+    CAPTURE(name);
+    CHECK(k.get(load_config("", {secret}, no_env).limits) == k.fallback);
+    CHECK(k.get(load_config("", {secret, name + "=" + k.value}, no_env).limits) == k.set);
+    CHECK(error_of("", {secret, name + "=" + k.bad}).rfind("config: " + name + " ", 0) == 0);
+  }
 }

@@ -229,28 +229,29 @@ TEST_CASE("event log: a locked or unusable folder is a clear error") {
   fs::remove(f.path);
 }
 
-TEST_CASE("event log: peek reports a channel only once it was opened, and creates nothing") {
+TEST_CASE("event log: peek reports a channel only once it was written; open creates nothing") {
   temp_dir d;
+  std::string epoch;
   {
     auto log = sb::open_rocksdb_log(options(d));
     CHECK_FALSE(log->peek("never"));
     CHECK_FALSE(log->peek("never"));  // the first peek did not create it
     CHECK(log->read_after("never", 0, 10).empty());
     auto m = log->open("opened");
+    epoch = m.epoch;
+    CHECK(m.last_event_id == 0);
+    CHECK(m.first_event_id == 0);
+    CHECK_FALSE(log->peek("opened"));  // open wrote nothing
+    CHECK(log->open("opened").epoch == epoch);
+    CHECK(append(*log, "opened", m.epoch, 1, 4).empty());
     auto p = log->peek("opened");
     REQUIRE(p);
-    CHECK(p->epoch == m.epoch);
-    CHECK(p->last_event_id == 0);
-    CHECK(p->first_event_id == 0);
-    CHECK_FALSE(log->peek("opene"));  // no prefix match on the meta key
-    CHECK_FALSE(log->peek("opened2"));
-    CHECK(append(*log, "opened", m.epoch, 1, 4).empty());
-    p = log->peek("opened");
-    REQUIRE(p);
-    CHECK(p->epoch == m.epoch);
+    CHECK(p->epoch == epoch);
     CHECK(p->last_event_id == 4);
     CHECK(p->first_event_id == 1);
-    CHECK(log->open("opened").epoch == m.epoch);
+    CHECK_FALSE(log->peek("opene"));  // no prefix match on the meta key
+    CHECK_FALSE(log->peek("opened2"));
+    CHECK(log->open("opened").epoch == epoch);
     CHECK_FALSE(log->peek("never"));
   }
   // Nor did it persist anything: a reopened log still has no such channel.
@@ -258,12 +259,36 @@ TEST_CASE("event log: peek reports a channel only once it was opened, and create
   CHECK_FALSE(log->peek("never"));
   auto p = log->peek("opened");
   REQUIRE(p);
+  CHECK(p->epoch == epoch);
   CHECK(p->last_event_id == 4);
-  auto fresh = log->open("never");
-  auto after = log->peek("never");
-  REQUIRE(after);
-  CHECK(after->epoch == fresh.epoch);
-  CHECK(after->epoch != p->epoch);
+  log->open("never");
+  CHECK_FALSE(log->peek("never"));
+}
+
+TEST_CASE("event log: an empty channel's epoch survives a reopen and its first event; a new log gives another") {
+  temp_dir d;
+  std::string empty, written;
+  {
+    auto log = sb::open_rocksdb_log(options(d));
+    empty = log->open("empty").epoch;
+    written = log->open("written").epoch;
+    CHECK(empty.size() == 16);
+    CHECK(empty != written);
+    CHECK(append(*log, "written", written, 1, 1).empty());
+  }
+  {
+    auto log = sb::open_rocksdb_log(options(d));
+    CHECK(log->open("empty").epoch == empty);
+    CHECK(log->open("written").epoch == written);
+    CHECK(log->open("written").last_event_id == 1);
+    CHECK(append(*log, "empty", log->open("empty").epoch, 1, 2).empty());
+    CHECK(log->peek("empty")->epoch == empty);
+  }
+  // The same folder lost and created anew: another incarnation, other epochs.
+  fs::remove_all(d.path);
+  auto log = sb::open_rocksdb_log(options(d));
+  CHECK(log->open("empty").epoch != empty);
+  CHECK(log->open("written").epoch != written);
 }
 
 TEST_CASE("event log: reset replaces a channel's events and frame ids, not its neighbour's") {

@@ -115,6 +115,18 @@ TEST_CASE("wire: typing, read, reaction, delete, ping, subscribe") {
   CHECK(refused(R"({"type": "subscribe"})").code == "invalid_message");
 }
 
+TEST_CASE("wire: notification types are at most 64 characters, as the API's event types") {
+  auto longest = std::string(64, 'a');
+  CHECK(parsed(R"({"type": "subscribe", "notification_types": [")" + longest + R"("]})")
+            .notification_types.front() == longest);
+  auto refusal = refused(R"({"type": "subscribe", "notification_types": ["ok", ")" + longest +
+                         R"(b"], "id": "f"})");
+  CHECK(refusal.code == "invalid_message");
+  CHECK(refusal.id == "f");
+  CHECK(refused(R"({"type": "unsubscribe", "notification_types": [")" + longest + R"(b"]})").code ==
+        "invalid_message");
+}
+
 TEST_CASE("wire: server frames are framed once and carry the protocol fields") {
   sb::event e;
   e.channel = "chat:1";
