@@ -127,23 +127,26 @@ struct listener {
 // State shared by the listeners and every session.
 struct server::impl {
   impl(const config& c, actor_node& n)
-      : cfg(c), node(n), ioc(static_cast<int>(c.http.threads)), public_port(ioc, false),
-        admin_port(ioc, true), signals(ioc, SIGINT, SIGTERM),
-        started(std::chrono::steady_clock::now()), streams(c.limits.max_connections) {}
+      : cfg(c), node(n), started(std::chrono::steady_clock::now()),
+        streams(c.limits.max_connections), ioc(static_cast<int>(c.http.threads)),
+        public_port(ioc, false), admin_port(ioc, true), signals(ioc, SIGINT, SIGTERM) {}
 
   const config& cfg;
   actor_node& node;
+  std::chrono::steady_clock::time_point started;
+  std::atomic<uint64_t> next_id{1};
+  std::atomic<bool> stopping{false};
+  // Declared before the io_context: a session whose handler was still
+  // pending dies with the io_context, and gives its place and its entry back
+  // on the way.
+  connection_cap streams;  // open WebSocket and SSE connections
+  std::mutex sessions_mu;
+  std::unordered_map<uint64_t, std::weak_ptr<closable>> sessions;
+
   asio::io_context ioc;
   listener public_port;
   listener admin_port;  // closed when the admin interface is off
   asio::signal_set signals;
-  std::chrono::steady_clock::time_point started;
-  std::atomic<uint64_t> next_id{1};
-  std::atomic<bool> stopping{false};
-  connection_cap streams;  // open WebSocket and SSE connections
-
-  std::mutex sessions_mu;
-  std::unordered_map<uint64_t, std::weak_ptr<closable>> sessions;
 
   // A WebSocket session takes over the entry of the HTTP session it came from.
   void add(uint64_t id, std::weak_ptr<closable> s) {
@@ -1102,6 +1105,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
     if (srv_.stopping || srv_.node.draining())
       return refuse(http::status::service_unavailable, "unavailable", "node shutting down", req,
                     target);
+    if (!take_place()) return refuse_full(req);
 
     std::string bearer{jwt::bearer(sv(req[http::field::authorization]))};
 
