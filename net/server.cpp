@@ -1,6 +1,6 @@
-// All of Switchboard's Boost.Beast code lives in this one translation unit:
+// All of Switchboard's Boost.Beast I/O lives in this one translation unit:
 // instantiating Beast's async operations is what makes a build slow, so no
-// other file includes Beast.
+// other file uses them (net/http_request has the synchronous parts only).
 #include "net/server.hpp"
 
 #include <climits>

@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test (unit and
-# integration) with ctest.
+# integration) with ctest; then each fuzzer for 30 s (tools/fuzz.sh) and the
+# tests against an ASan + UBSan build (tools/sanitizer-tests.sh). Also what
+# CI runs; the parts' times are in docs/security.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup.sh
-ctest --test-dir build --output-on-failure -j "$(nproc)"
+
+timed() {
+  local start=$SECONDS
+  "$@"
+  echo "run-tests: '$*' took $((SECONDS - start)) s"
+}
+
+timed tools/setup.sh
+timed ctest --test-dir build --output-on-failure -j "$(nproc)"
+timed tools/fuzz.sh 30
+timed tools/sanitizer-tests.sh
