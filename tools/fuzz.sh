@@ -39,7 +39,9 @@ for t in "${targets[@]}"; do
   if ((rc)); then
     failed+=("$t")
     echo "fuzz $t: FAILED (exit $rc) after ${execs:-?} executions; log $log:"
-    grep -E -A30 '^==[0-9]+==|runtime error|deadly signal|Test unit written' "$log" | head -60
+    grep -m1 -E 'ERROR: |runtime error|deadly signal|Timeout|out-of-memory' "$log" || true
+    grep -m12 -E '^ +#[0-9]+ ' "$log" | cut -c1-240 || true
+    grep -E '^SUMMARY|Test unit written' "$log" || true
   else
     echo "fuzz $t: ${execs:-?} executions in ${seconds} s, no crash (corpus: $corpus new inputs)"
   fi
