@@ -76,9 +76,16 @@ std::string code_of(const caf::error& e) {
 
 // One long-lived actor makes the server API's requests, so that callers
 // outside the actor system never block and no actor is spawned per request.
-caf::behavior bridge(caf::event_based_actor* self) {
-  return {[=](const api_job& job) { job(self); }};
-}
+// A class: CAF 0.17 starts a function actor spawned without arguments by
+// dereferencing a null pointer to its (empty) arguments, which UBSan reports.
+class bridge : public caf::event_based_actor {
+ public:
+  using caf::event_based_actor::event_based_actor;
+
+  caf::behavior make_behavior() override {
+    return {[this](const api_job& job) { job(this); }};
+  }
+};
 
 template <class OnOk, class OnError, class... Ts>
 void ask(const caf::actor& bridge_actor, const caf::actor& dest, OnOk ok, OnError fail, Ts... xs) {
@@ -119,7 +126,7 @@ struct actor_node::impl {
     metrics::declare_spaces(spaces);  // before any channel actor exists
     admin = spawn_admin(sys, cfg, [this] { drain([this] { close_clients(); }); });
     hub = spawn_hub(sys, cfg, log.get(), admin);
-    api = sys.spawn(bridge);
+    api = sys.spawn<bridge>();
     if (cfg.cluster.port != 0) membership = spawn_membership(sys, cfg, hub);
   }
 

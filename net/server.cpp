@@ -1,6 +1,6 @@
-// All of Switchboard's Boost.Beast code lives in this one translation unit:
+// All of Switchboard's Boost.Beast I/O lives in this one translation unit:
 // instantiating Beast's async operations is what makes a build slow, so no
-// other file includes Beast.
+// other file uses them (net/http_request has the synchronous parts only).
 #include "net/server.hpp"
 
 #include <climits>
@@ -18,17 +18,16 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket/rfc6455.hpp>
 #include <nlohmann/json.hpp>
 
 #include "core/access.hpp"
-#include "core/channel_name.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/time.hpp"
 #include "net/admin.hpp"
 #include "net/api.hpp"
 #include "net/connection_cap.hpp"
+#include "net/http_request.hpp"
 #include "net/jwt.hpp"
 #include "net/outbound_queue.hpp"
 #include "net/router.hpp"
@@ -45,8 +44,6 @@ using error_code = boost::system::error_code;
 
 namespace {
 
-constexpr std::size_t max_header_bytes = 16 * 1024;
-constexpr std::size_t max_body_bytes = 1024 * 1024;
 constexpr std::size_t read_chunk = 64 * 1024;
 
 std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
@@ -762,8 +759,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
  private:
   void read_request() {
     parser_.emplace();
-    parser_->header_limit(max_header_bytes);
-    parser_->body_limit(max_body_bytes);
+    limit_request(*parser_);
     stream_.expires_after(srv_.cfg.http.handshake_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](error_code ec, std::size_t) {
@@ -795,43 +791,32 @@ class http_session final : public closable, public std::enable_shared_from_this<
               false);
       return;
     }
-    if (admin_) {
-      admin_request(req, *target);
-      return;
+    switch (destination_of(req, *target, admin_)) {
+      case destination::admin:
+        return admin_request(req, *target);
+      case destination::websocket:
+        return upgrade(req, *target);
+      case destination::health:
+        return health(req.version(), req.keep_alive());
+      case destination::metrics: {
+        http::response<http::string_body> res{http::status::ok, req.version()};
+        res.set(http::field::content_type, "text/plain; version=0.0.4");
+        res.body() = metrics::render();
+        res.prepare_payload();
+        return respond(std::move(res), req.keep_alive());
+      }
+      case destination::preflight:
+        return preflight(req, *target);
+      case destination::events:
+        return open_events(req, *target);
+      case destination::api:
+        metrics::node().api_requests++;
+        return call_api(req, *target, [this](const api::request& r, reply_fn reply) {
+          api::handle(srv_.cfg, srv_.node, r, std::move(reply));
+        });
+      case destination::other:
+        return respond(route_http(req, *target), req.keep_alive());
     }
-    if (beast::websocket::is_upgrade(req)) {
-      upgrade(req, *target);
-      return;
-    }
-    if (target->path == "/health" && req.method() == http::verb::get) {
-      health(req.version(), req.keep_alive());
-      return;
-    }
-    if (target->path == "/metrics" && req.method() == http::verb::get) {
-      http::response<http::string_body> res{http::status::ok, req.version()};
-      res.set(http::field::content_type, "text/plain; version=0.0.4");
-      res.body() = metrics::render();
-      res.prepare_payload();
-      respond(std::move(res), req.keep_alive());
-      return;
-    }
-    if (req.method() == http::verb::options &&
-        (target->path == "/api/events" || api::is_api_path(target->path))) {
-      preflight(req, *target);
-      return;
-    }
-    if (target->path == "/api/events" && req.method() == http::verb::get) {
-      open_events(req, *target);
-      return;
-    }
-    if (api::is_api_path(target->path)) {
-      metrics::node().api_requests++;
-      call_api(req, *target, [this](const api::request& r, reply_fn reply) {
-        api::handle(srv_.cfg, srv_.node, r, std::move(reply));
-      });
-      return;
-    }
-    respond(route_http(req, *target), req.keep_alive());
   }
 
   // The request's Origin when it is one of http.allowed_origins, else "":
@@ -911,23 +896,10 @@ class http_session final : public closable, public std::enable_shared_from_this<
                                     a.refusal_code == 4004 ? "forbidden" : "unauthorized", a.reason,
                                     req.version()),
                      false);
-    std::string_view rest = sv(req["Last-Event-ID"]);
-    if (auto q = target.query.find("last_event_id"); rest.empty() && q != target.query.end())
-      rest = q->second;
-    while (!rest.empty()) {
-      auto comma = rest.find(',');
-      auto item = rest.substr(0, comma);
-      auto eq = item.rfind('=');
-      if (eq != std::string_view::npos)
-        if (auto id = parse_uint(item.substr(eq + 1)))
-          a.args.positions[std::string{item.substr(0, eq)}] = *id;
-      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-    }
-    for (auto it = a.args.positions.begin(); it != a.args.positions.end();)
-      it = std::find(a.args.channels.begin(), a.args.channels.end(), it->first) ==
-                   a.args.channels.end()
-               ? a.args.positions.erase(it)
-               : std::next(it);
+    std::string_view ids = sv(req["Last-Event-ID"]);
+    if (auto q = target.query.find("last_event_id"); ids.empty() && q != target.query.end())
+      ids = q->second;
+    a.args.positions = last_event_ids(ids, a.args.channels);
     stream_events(std::move(a.args));
   }
 
@@ -973,19 +945,6 @@ class http_session final : public closable, public std::enable_shared_from_this<
     args.path = target.path;
     args.observer = true;
     stream_events(std::move(args));
-  }
-
-  static api::request api_request(const http::request<http::string_body>& req,
-                                  const request_target& target) {
-    api::request r;
-    r.method = std::string{sv(req.method_string())};
-    r.path = target.path;
-    r.query = target.query;
-    r.authorization = std::string{sv(req[http::field::authorization])};
-    if (auto key = req.find("Idempotency-Key"); key != req.end())
-      r.idempotency_key = std::string{sv(key->value())};
-    r.body = req.body();
-    return r;
   }
 
   using reply_fn = std::function<void(api::response)>;
@@ -1079,29 +1038,16 @@ class http_session final : public closable, public std::enable_shared_from_this<
   }
 
   void upgrade(const http::request<http::string_body>& req, const request_target& target) {
-    auto route = match_route(srv_.cfg.routes, target.path);
-    if (!route) return refuse(http::status::not_found, "not_found", "no such route", req, target);
-    for (const auto& [name, value] : route->params)
-      if (!valid_channel_name(name + ":" + value))
-        return refuse(http::status::not_found, "not_found", "invalid channel in path", req, target);
-    if (req.method() != http::verb::get)
-      return refuse(http::status::bad_request, "bad_request", "WebSocket upgrades use GET", req,
-                    target);
-    auto origin = req.find(http::field::origin);
-    auto& allowed = srv_.cfg.http.allowed_origins;
-    if (origin != req.end() &&
-        std::find(allowed.begin(), allowed.end(), sv(origin->value())) == allowed.end())
-      return refuse(http::status::forbidden, "forbidden", "origin not allowed", req, target);
-    if (req[http::field::sec_websocket_version] != "13") {
-      http::response<http::string_body> res = error_response(
-          http::status::upgrade_required, "bad_request", "Sec-WebSocket-Version must be 13",
-          req.version());
+    auto checked = check_upgrade(srv_.cfg, req, target);
+    if (auto* r = std::get_if<upgrade_refusal>(&checked)) {
+      if (r->status != http::status::upgrade_required)
+        return refuse(r->status, r->code, r->message, req, target);
+      auto res = error_response(r->status, r->code, r->message, req.version());
       res.set(http::field::sec_websocket_version, "13");
       return respond(std::move(res), false);
     }
+    auto route = std::get<route_match>(std::move(checked));
     auto key = sv(req[http::field::sec_websocket_key]);
-    if (key.size() != 24)
-      return refuse(http::status::bad_request, "bad_request", "bad Sec-WebSocket-Key", req, target);
     if (srv_.stopping || srv_.node.draining())
       return refuse(http::status::service_unavailable, "unavailable", "node shutting down", req,
                     target);
@@ -1117,7 +1063,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
     res->set(http::field::server, "switchboard");
     stream_.expires_never();
     http::async_write(stream_, *res,
-                      [self = shared_from_this(), res, route = *route, target,
+                      [self = shared_from_this(), res, route = std::move(route), target,
                        bearer = std::move(bearer)](error_code ec, std::size_t) mutable {
                         if (ec) {
                           self->stream_.close();
@@ -1140,7 +1086,7 @@ class http_session final : public closable, public std::enable_shared_from_this<
   uint64_t id_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http_request_parser> parser_;
   std::string remote_;
   std::string cors_origin_;  // the current request's allowed Origin, or ""
   std::optional<connection_cap::ticket> place_;  // the stream's, from the handshake on

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 #include <malloc.h>
@@ -122,12 +123,17 @@ int main(int argc, char** argv) {
   sb::log::configure(sb::log::parse_level(cfg.log.level), cfg.log.format == "json", cfg.node_id);
 
   try {
-    sb::actor_node node(cfg);
-    sb::server srv(cfg, node);
+    auto node = std::make_unique<sb::actor_node>(cfg);
+    sb::server srv(cfg, *node);
     auto port = srv.listen();
     sb::log::info("listening", {{"addr", cfg.http.host}, {"port", port}, {"node", cfg.node_id}});
     srv.run();
-    node.shutdown();
+    // The actor system goes first, its threads joined, while the server is
+    // still there: a connection actor's cleanup may drop the last reference
+    // to its socket's session, whose destructor unregisters from the server.
+    // Stopping the actors (await_all_actors_done) did not wait for that: the
+    // ASan build caught a session destroyed after the server, once.
+    node.reset();
   } catch (const std::exception& e) {
     sb::log::error("fatal", {{"why", e.what()}});
     return 1;

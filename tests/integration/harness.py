@@ -163,6 +163,8 @@ def base_config():
 
 
 def clean_env(extra=None):
+    # Everything but SWITCHBOARD_* passes on, so the sanitizer build's servers
+    # get ASAN_OPTIONS and UBSAN_OPTIONS (tools/sanitizer-tests.sh).
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     # glibc writes its fatal errors (heap corruption) to the terminal, not
     # stderr: this puts them in the server's log, where a failure shows it.
