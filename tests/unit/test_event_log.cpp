@@ -457,7 +457,7 @@ TEST_CASE("event log: the term history is kept in the meta, across a reopen") {
   {
     auto log = sb::open_rocksdb_log(options(d));
     auto e = log->open("room").epoch;
-    CHECK(log->peek("room")->terms.empty());
+    CHECK_FALSE(log->peek("room"));  // nothing is stored before the first event
     auto r = truncate_request("room", e, 0, 0, {{1, 1, "{}"}, {2, 1, "{}"}, {3, 1, "{}"}, {4, 1, "{}"}});
     r.terms = terms;
     REQUIRE(submit(*log, std::move(r)).empty());
