@@ -17,6 +17,7 @@ cmake --build build-asan -j "$(nproc)" --target switchboard sbctl unit_tests
 # The integration harness passes these on to every server it starts.
 export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export LSAN_OPTIONS=suppressions=$PWD/tests/sanitizer/lsan.supp:print_suppressions=0
 args=("$@")
 ((${#args[@]})) || args=(-E '^bench_|^integration_hostile$')
 ctest --test-dir build-asan --output-on-failure -j "$(nproc)" "${args[@]}"
