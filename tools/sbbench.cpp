@@ -31,6 +31,7 @@
 #include <boost/asio.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/time.hpp"
 #include "net/jwt.hpp"
 
 namespace {
@@ -177,9 +178,7 @@ int64_t now_ns() {
 }
 
 std::string token_for(const options& o, const std::string& user) {  // chat:* access
-  auto t = std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-               .count();
+  auto t = sb::now_s();
   nlohmann::json claims = {{"user_id", user}, {"exp", t + 3600}, {"channels", {"chat:*"}}};
   return sb::jwt::sign(claims.dump(), o.secret);
 }

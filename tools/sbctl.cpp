@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/config.hpp"
+#include "core/time.hpp"
 #include "net/jwt.hpp"
 #include "tools/http_client.hpp"
 #include "tools/sbctl_args.hpp"
@@ -99,9 +100,7 @@ int token(int argc, char** argv) {
     }
   }
   if (!claims.contains("user_id")) fail("--user is required");
-  auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-                 .count();
+  auto now = sb::now_s();
   claims["iat"] = now;
   claims["exp"] = now + ttl;
   claims["token_type"] = "access";
