@@ -51,15 +51,16 @@ void reply_failure(conn_actor* self, const caf::error& e, const std::string& id)
 
 // A client that floods reads (history, presence, subscriptions) gets at most
 // max_in_flight of them queued at its channels at once: the rest would wait
-// in the channel's mailbox ahead of every other user's request.
-bool admit_request(conn_actor* self, const std::string& id) {
+// in the channel's mailbox ahead of every other user's request. A frame
+// that asks `n` channels is admitted whole or not at all.
+bool admit_request(conn_actor* self, const std::string& id, std::size_t n = 1) {
   auto& st = self->state;
-  if (st.in_flight >= st.max_in_flight) {
+  if (st.in_flight + n > st.max_in_flight) {
     reply_error(self, "rate_limited",
                 "too many requests under way on this connection; wait for their answers", id);
     return false;
   }
-  ++st.in_flight;
+  st.in_flight += n;
   return true;
 }
 
@@ -255,9 +256,9 @@ void filter(conn_actor* self, const config& cfg, const wire::command& c) {
                 c.id);
     return;
   }
+  if (!admit_request(self, c.id, st.channels.size())) return;
   st.notification_types = std::move(*next);
   for (auto& [name, channel] : st.channels) {
-    if (!admit_request(self, c.id)) return;
     self->request(channel, request_timeout, filter_atom::value, caf::actor{self},
                   c.notification_types, add)
         .then(
